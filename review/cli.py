@@ -1,0 +1,156 @@
+"""Command line: ``review case``, ``review rules list|check|explain|test``.
+
+Exit codes: 0 a review was produced (whatever the decision); 2 bad input (one line naming the input
+and what to do); 1 an internal error (one line; ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from review.errors import ReviewError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Review trigger point injection claims (CPT 20552/20553) against a payment policy.",
+)
+rules_app = typer.Typer(no_args_is_help=True, help="List, check, explain and test policy rules.")
+app.add_typer(rules_app, name="rules")
+
+_debug = False
+
+
+class Format(str, Enum):
+    json = "json"
+    text = "text"
+
+
+class Extractor(str, Enum):
+    offline = "offline"
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    global _debug
+    _debug = debug
+
+
+@app.command("case")
+def case_command(
+    path: Annotated[Path, typer.Argument(help="Case folder (case.json + notes), case JSON/YAML file, or a note .txt")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    policy: Annotated[str | None, typer.Option(help="Policy id (a folder under rules/); default: the case's own.")] = None,
+    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")] = None,
+) -> None:
+    """Review one case and print the recommendation.
+
+    Example: review case examples/approve-cervical-tpi --format json
+    """
+    from review.case import load_case
+    from review.pipeline import ReviewConfig, review_case
+    from review.report import render_json, render_text
+
+    case = load_case(path)
+    rec = review_case(case, ReviewConfig(policy=policy, extractor=extractor.value))
+    rendered = render_json(rec) + "\n" if fmt is Format.json else render_text(rec)
+    if out is None:
+        sys.stdout.write(rendered)
+    else:
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(rendered, encoding="utf-8")
+        tmp.replace(out)
+        typer.echo(f"{rec.case_id}: {rec.decision} -> {out}", err=True)
+
+
+@rules_app.command("list")
+def rules_list(policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-tpi") -> None:
+    """List the rules of a policy. Example: review rules list"""
+    from review.policy import load_policy
+
+    p = load_policy(policy)
+    typer.echo(f"{p.id}: {p.title} (rules {p.rules_version}, sha256 {p.sha256[:12]})")
+    for rule in p.rules:
+        s = rule.spec
+        outcome = "deny" if s.on_not_met == "deny" else "pend"
+        typer.echo(f"  {s.id}  {s.kind:<17}  not met -> {outcome:<4}  {s.title}")
+
+
+@rules_app.command("check")
+def rules_check(
+    policy: Annotated[str | None, typer.Option(help="Policy id; default: every policy folder.")] = None,
+) -> None:
+    """Check rule files, settings and covered codes (against ICD-10-CM). Example: review rules check"""
+    from review.policy.check import check_policy
+    from review.policy.folder import available_policies
+
+    for policy_id in [policy] if policy else available_policies():
+        summary = check_policy(policy_id)
+        typer.echo(f"{policy_id}: ok ({summary})")
+
+
+@rules_app.command("explain")
+def rules_explain(
+    rule_id: Annotated[str, typer.Argument(help="Rule id, e.g. TPI-M04")],
+    policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-tpi",
+) -> None:
+    """Show what a rule enforces and how. Example: review rules explain TPI-M04"""
+    from review.policy import load_policy
+
+    s = load_policy(policy).rule(rule_id.upper()).spec
+    typer.echo(f"{s.id}: {s.title} ({s.kind}; not met -> {s.on_not_met}, insufficient -> {s.on_insufficient})")
+    typer.echo(f'Policy ({s.source}): "{" ".join(s.policy_text.split())}"')
+    typer.echo(f"Applies when:      {s.applies_when}")
+    typer.echo(f"Met when:          {s.met_when}")
+    typer.echo(f"Insufficient when: {s.insufficient_when}")
+    if s.evidence:
+        typer.echo(f"Cites evidence from: {', '.join(s.evidence)}")
+    if s.missing_documentation:
+        typer.echo(f"Missing documentation asked for: {s.missing_documentation}")
+
+
+@rules_app.command("test")
+def rules_test(policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-tpi") -> None:
+    """Run the rule test cases kept beside the rules (symbols in, statuses out). Example: review rules test"""
+    from review.policy.check import run_rule_tests
+
+    failures, total = run_rule_tests(policy)
+    for line in failures:
+        typer.echo(line, err=True)
+    typer.echo(f"{total - len(failures)} passed, {len(failures)} failed")
+    if failures:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ReviewError as exc:
+        if _debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (typer.Exit, SystemExit) as exc:
+        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors included
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if _debug:
+            raise
+        typer.echo(f"error: [R999] internal error: {type(exc).__name__}: {exc}; rerun with --debug and report it", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

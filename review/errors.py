@@ -1,0 +1,40 @@
+"""One error tree. Every error a user can cause carries a stable code and says what to do.
+
+The CLI prints ``str(error)`` as one line and exits 2 for input errors; the batch runner turns the
+error into a record for that case and goes on. Codes: C0xx case input, R0xx rules and policy
+folders, L0xx lexicons and other packaged resources.
+"""
+
+from __future__ import annotations
+
+
+class ReviewError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(
+        self, code: str, message: str, *, source: str | None = None, field: str | None = None
+    ):
+        self.code = code
+        self.message = message
+        self.source = source
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.source, self.field) if part)
+        prefix = f"[{self.code}] {where}: " if where else f"[{self.code}] "
+        return prefix + self.message
+
+
+class CaseError(ReviewError):
+    """The case input cannot be read or does not follow the case contract."""
+
+
+class RulesError(ReviewError):
+    """A policy folder (rules, settings, code lists) is invalid."""
+
+
+class ResourceError(ReviewError):
+    """A packaged resource (lexicon, prompt) is missing or invalid."""

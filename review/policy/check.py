@@ -1,0 +1,80 @@
+"""``review rules check`` and ``review rules test``: a policy folder checked end to end.
+
+``check_policy`` loads the folder (which checks every rule, see folder.py) and verifies every
+covered diagnosis code against the current ICD-10-CM. ``run_rule_tests`` runs the test cases kept
+beside the rules (``tests.yaml``: derived symbols in, expected statuses out).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationError
+
+from review.derive import Derived
+from review.errors import RulesError
+from review.policy.evaluate import evaluate
+from review.policy.folder import _load_yaml, load_policy
+from review.schema import Facts, Strict
+
+
+class RuleTestCase(Strict):
+    name: str
+    symbols: dict[str, object] = Field(default_factory=dict)
+    expect: dict[str, str]
+
+
+class RuleTestFile(Strict):
+    version: str
+    base: dict[str, object] = Field(default_factory=dict)  # a YAML anchor the cases merge from
+    cases: list[RuleTestCase]
+
+
+def check_policy(policy_id: str) -> str:
+    from review.codes import icd_index
+
+    policy = load_policy(policy_id)
+    index = icd_index()
+    path = policy.folder / "covered_diagnoses.yaml"
+    for i, entry in enumerate(policy.codes.covered):
+        if not index.is_valid(entry.code):
+            raise RulesError("R016", f"{entry.code!r} is not an ICD-10-CM code in release {index.version}; fix or remove it",
+                             source=str(path), field=f"covered[{i}]")
+    for code in policy.codes.nonspecific:
+        if not index.is_valid(code):
+            raise RulesError("R016", f"{code!r} is not an ICD-10-CM code", source=str(path), field="nonspecific")
+    tests = load_rule_tests(policy_id)
+    return (f"{len(policy.rules)} rules, {len(policy.codes.covered)} covered codes valid in ICD-10-CM "
+            f"{index.version}, {len(tests.cases)} rule test cases")
+
+
+def load_rule_tests(policy_id: str) -> RuleTestFile:
+    policy = load_policy(policy_id)
+    return _load_yaml(policy.folder / "tests.yaml", RuleTestFile)
+
+
+def run_rule_tests(policy_id: str) -> tuple[list[str], int]:
+    """Returns (failure lines, number of checks)."""
+    policy = load_policy(policy_id)
+    failures: list[str] = []
+    total = 0
+    for case in load_rule_tests(policy_id).cases:
+        statuses = rule_statuses(policy_id, case.symbols, case.name)
+        for rule_id, expected in sorted(case.expect.items()):
+            total += 1
+            policy.rule(rule_id)  # unknown ids fail loudly with a suggestion
+            if statuses.get(rule_id) != expected:
+                failures.append(f"FAIL {case.name}: {rule_id} expected {expected}, got {statuses.get(rule_id)}")
+    return failures, total
+
+
+def rule_statuses(policy_id: str, symbols: dict[str, object], name: str = "test") -> dict[str, str]:
+    policy = load_policy(policy_id)
+    try:
+        derived = Derived.model_validate(symbols)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise RulesError("R017", f"test case {name!r}: {err['msg']}", source=str(policy.folder / "tests.yaml"),
+                         field=".".join(str(p) for p in err["loc"])) from None
+    unknown = set(symbols) - set(Derived.model_fields)
+    if unknown:
+        raise RulesError("R017", f"test case {name!r} sets unknown symbols {sorted(unknown)}", source=str(policy.folder / "tests.yaml"))
+    return {f.rule_id: f.status for f in evaluate(derived, Facts(), policy)}

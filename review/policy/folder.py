@@ -1,0 +1,265 @@
+"""Load and check a policy folder: ``rules.yaml``, ``settings.yaml``, ``covered_diagnoses.yaml`` and
+``policy.txt`` (the policy text every rule quotes).
+
+Checks at load, each failing with a stable code and what to do: unknown keys, conditions that do
+not compile as CEL, unknown symbols (with a "did you mean"), reason templates naming unknown
+symbols, policy quotes that are not verbatim in ``policy.txt``, duplicate rule ids, evidence
+sources that are not facts, and covered codes that are not ICD-10-CM (``check_codes``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import os
+import re
+import string
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from review.derive import Derived
+from review.errors import RulesError
+from review.schema import Facts, Strict
+
+CEL_MACROS = {"exists", "all", "exists_one", "map", "filter"}
+CEL_BUILTINS = {"size", "has", "int", "uint", "double", "string", "bool", "type", "matches",
+                "contains", "startsWith", "endsWith", "true", "false", "null"}
+
+
+class RuleSpec(Strict):
+    id: str = Field(pattern=r"^[A-Z]+-[A-Z]\d{2}$")
+    title: str
+    kind: Literal["administrative", "medical_necessity"]
+    policy_text: str
+    source: str = "policy"  # "policy" (quoted from policy.txt) or the name of an outside source
+    applies_when: str = "true"
+    met_when: str
+    insufficient_when: str = "false"
+    on_not_met: Literal["deny", "pend"] = "pend"
+    on_insufficient: Literal["deny", "pend"] = "pend"
+    evidence: list[str] = Field(default_factory=list)
+    reasons: dict[Literal["met", "not_met", "insufficient", "not_applicable"], str]
+    missing_documentation: str | None = None
+
+
+class RulesFile(Strict):
+    version: str
+    policy: str
+    rules: list[RuleSpec]
+
+
+class Settings(Strict):
+    count_sides_separately: bool = True
+    frequency_window: Literal["rolling_12_months", "calendar_year"] = "rolling_12_months"
+    max_sessions_per_window: int = 3
+    min_exam_features: int = 2
+    authorization_required: bool = False
+    max_injections_without_relief: int = 2
+    codes_by_muscle_count: dict[str, list[int | None]]
+    coarse_areas: dict[str, list[str]] = Field(default_factory=dict)
+
+    def code_for_muscles(self, count: int) -> str:
+        for code, (low, high) in sorted(self.codes_by_muscle_count.items()):
+            if count >= (low or 0) and (high is None or count <= high):
+                return code
+        return ""
+
+    def window_start(self, dos: dt.date) -> dt.date:
+        if self.frequency_window == "calendar_year":
+            return dt.date(dos.year, 1, 1)
+        try:
+            return dos.replace(year=dos.year - 1) + dt.timedelta(days=1)
+        except ValueError:  # 29 February
+            return dt.date(dos.year - 1, 3, 1)
+
+    def coarse_area(self, area: str) -> str:
+        for coarse, members in self.coarse_areas.items():
+            if area in members:
+                return coarse
+        return area
+
+
+class SettingsFile(Strict):
+    version: str
+    policy: str
+    title: str
+    policy_file: str = "policy.txt"
+    settings: Settings
+
+
+class CodeEntry(Strict):
+    code: str
+    description: str
+
+
+class CodesFile(Strict):
+    version: str
+    covered: list[CodeEntry]
+    nonspecific: list[str] = Field(default_factory=list)
+
+    def covers(self, code: str) -> bool:
+        """A listed code covers itself and every code below it (M79.1 covers M79.18)."""
+        return any(code == c.code or code.startswith(c.code) for c in self.covered)
+
+    def is_nonspecific(self, code: str) -> bool:
+        return any(code == c or code.startswith(c) for c in self.nonspecific)
+
+
+class Rule:
+    """A checked rule with its compiled CEL programs."""
+
+    def __init__(self, spec: RuleSpec, programs: dict[str, Any]):
+        self.spec = spec
+        self.programs = programs
+
+
+class Policy:
+    def __init__(self, policy_id: str, folder: Path, meta: SettingsFile, rules: list[Rule],
+                 codes: CodesFile, policy_text: str, sha256: str, rules_version: str):
+        self.id = policy_id
+        self.folder = folder
+        self.title = meta.title
+        self.settings = meta.settings
+        self.rules = rules
+        self.codes = codes
+        self.policy_text = policy_text
+        self.sha256 = sha256
+        self.rules_version = rules_version
+
+    def rule(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.spec.id == rule_id:
+                return rule
+        ids = [r.spec.id for r in self.rules]
+        hint = difflib.get_close_matches(rule_id, ids, n=1)
+        raise RulesError("R010", f"no rule {rule_id!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; rules are {', '.join(ids)}"),
+                         source=str(self.folder))
+
+
+def rules_root() -> Path:
+    """Where policy folders live: ``$REVIEW_RULES_DIR`` or the repository's ``rules/``."""
+    env = os.environ.get("REVIEW_RULES_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "rules"
+
+
+def available_policies() -> list[str]:
+    root = rules_root()
+    return sorted(p.name for p in root.iterdir() if (p / "rules.yaml").is_file()) if root.is_dir() else []
+
+
+@cache
+def load_policy(policy_id: str = "hphc-tpi", root: Path | None = None) -> Policy:
+    folder = (root or rules_root()) / policy_id
+    if not (folder / "rules.yaml").is_file():
+        known = available_policies()
+        hint = difflib.get_close_matches(policy_id, known, n=1)
+        msg = f"unknown policy {policy_id!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(known) or 'none'}")
+        raise RulesError("R001", msg, source=str(folder))
+    meta = _load_yaml(folder / "settings.yaml", SettingsFile)
+    rules_file = _load_yaml(folder / "rules.yaml", RulesFile)
+    codes = _load_yaml(folder / "covered_diagnoses.yaml", CodesFile)
+    text_path = folder / meta.policy_file
+    if not text_path.is_file():
+        raise RulesError("R002", "policy text file is missing; every rule quotes it", source=str(text_path))
+    policy_text = text_path.read_text(encoding="utf-8")
+    for doc, name in ((meta, "settings.yaml"), (rules_file, "rules.yaml")):
+        if doc.policy != policy_id:
+            raise RulesError("R003", f"policy is {doc.policy!r} but the folder is {policy_id!r}", source=str(folder / name))
+    rules = _check_rules(rules_file, folder / "rules.yaml", _normalise(policy_text))
+    return Policy(policy_id, folder, meta, rules, codes, policy_text, policy_sha256(folder), rules_file.version)
+
+
+def policy_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _load_yaml(path: Path, model):
+    if not path.is_file():
+        raise RulesError("R002", "file is missing from the policy folder", source=str(path))
+    try:
+        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        raise RulesError("R004", f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise RulesError("R005", f"{err['msg']}", source=str(path), field=loc) from None
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\u2019", "'")).strip().lower()
+
+
+def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Rule]:
+    import celpy
+
+    env = celpy.Environment()
+    symbols = set(Derived.model_fields)
+    facts_fields = set(Facts.model_fields)
+    seen: set[str] = set()
+    rules = []
+    for rule in rules_file.rules:
+        if rule.id in seen:
+            raise RulesError("R006", f"rule {rule.id} is defined twice", source=str(path))
+        seen.add(rule.id)
+        if rule.source == "policy" and _normalise(rule.policy_text) not in policy_text:
+            raise RulesError("R007", f"rule {rule.id}: policy_text is not verbatim in the policy file; quote the sentence exactly",
+                             source=str(path))
+        programs = {}
+        for name in ("applies_when", "met_when", "insufficient_when"):
+            expr = getattr(rule, name)
+            try:
+                ast = env.compile(expr)
+            except Exception as exc:  # celpy raises its own CELParseError
+                first = str(exc).splitlines()[0]
+                raise RulesError("R008", f"rule {rule.id}: {name} is not valid CEL: {first}", source=str(path)) from None
+            for ident in sorted(_identifiers(ast) - symbols):
+                hint = difflib.get_close_matches(ident, symbols, n=1)
+                raise RulesError("R012", f"rule {rule.id} uses unknown fact {ident!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                                 source=str(path), field=name)
+            programs[name] = env.program(ast)
+        for source in rule.evidence:
+            if source not in facts_fields:
+                hint = difflib.get_close_matches(source, facts_fields, n=1)
+                raise RulesError("R013", f"rule {rule.id} cites evidence from unknown fact {source!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                                 source=str(path), field="evidence")
+        missing = {"met", "not_met", "insufficient", "not_applicable"} - set(rule.reasons)
+        if missing:
+            raise RulesError("R014", f"rule {rule.id} has no reason for {', '.join(sorted(missing))}", source=str(path), field="reasons")
+        for status, template in rule.reasons.items():
+            for _, field_name, _, _ in string.Formatter().parse(template):
+                if field_name and field_name not in symbols:
+                    hint = difflib.get_close_matches(field_name, symbols, n=1)
+                    raise RulesError("R015", f"rule {rule.id} reason '{status}' names unknown symbol {field_name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                                     source=str(path), field="reasons")
+        rules.append(Rule(rule, programs))
+    return rules
+
+
+def _identifiers(ast) -> set[str]:
+    """Top-level names a CEL expression reads, less comprehension variables."""
+    from lark import Token, Tree
+
+    idents: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.iter_subtrees():
+        if node.data == "ident":
+            idents.update(str(t) for t in node.children if isinstance(t, Token))
+        elif node.data == "member_dot_arg":
+            method = next((str(c) for c in node.children if isinstance(c, Token)), "")
+            if method in CEL_MACROS:
+                exprlist = next((c for c in node.children if isinstance(c, Tree) and c.data == "exprlist"), None)
+                if exprlist is not None and exprlist.children:
+                    first = exprlist.children[0]
+                    bound.update(str(t) for sub in first.iter_subtrees() if sub.data == "ident" for t in sub.children if isinstance(t, Token))
+    return idents - bound - CEL_BUILTINS

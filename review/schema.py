@@ -1,0 +1,250 @@
+"""Shared pydantic types: the data that crosses every stage of the pipeline.
+
+case -> parse -> extract -> derive -> evaluate -> recommend -> report. Models loaded from files use
+``extra="forbid"`` so a misspelt key fails loudly; models the pipeline emits keep a stable field
+order so the JSON output is byte-for-byte reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Base for anything read from a file: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- case input
+
+
+class ClaimLine(Strict):
+    code: str
+    units: int = 1
+    modifiers: list[str] = Field(default_factory=list)
+    diagnoses: list[str] = Field(default_factory=list)
+
+
+class Claim(Strict):
+    date_of_service: dt.date | None = None
+    authorization: str | None = None
+    lines: list[ClaimLine] = Field(default_factory=list)
+
+
+class HistoryItem(Strict):
+    """An earlier paid or billed service for the same member."""
+
+    date_of_service: dt.date
+    code: str
+    muscles: list[str] = Field(default_factory=list)
+
+
+class Document(Strict):
+    id: str
+    kind: str = "note"
+    date: dt.date | None = None
+    path: str | None = None
+    text: str = ""
+
+
+class Case(Strict):
+    case_id: str
+    policy: str = "hphc-tpi"
+    claim: Claim | None = None
+    history: list[HistoryItem] = Field(default_factory=list)
+    documents: list[Document]
+
+    def document(self, document_id: str) -> Document:
+        for doc in self.documents:
+            if doc.id == document_id:
+                return doc
+        raise KeyError(document_id)
+
+
+# --------------------------------------------------------------------------- parse
+
+
+Side = Literal["left", "right", "bilateral", "unspecified"]
+
+
+class Section(BaseModel):
+    category: str
+    title: str
+    start: int
+    end: int
+
+
+class Sentence(BaseModel):
+    """A numbered sentence; ``id`` is 1-based within its document."""
+
+    id: int
+    start: int
+    end: int
+    section: str | None = None
+
+
+class Mention(BaseModel):
+    """A lexicon match with its medspaCy ConText flags."""
+
+    label: str  # lexicon kind: muscle, region, injectate, exam_finding, treatment, ...
+    name: str  # canonical entry name
+    category: str | None = None
+    start: int
+    end: int
+    sentence: int
+    section: str | None = None
+    negated: bool = False
+    historical: bool = False
+    hypothetical: bool = False
+    uncertain: bool = False
+    family: bool = False
+
+
+class ParsedDocument(BaseModel):
+    document_id: str
+    kind: str
+    date: dt.date | None = None
+    text: str
+    sentences: list[Sentence]
+    sections: list[Section]
+    mentions: list[Mention]
+
+    def sentence_text(self, sentence: Sentence) -> str:
+        return self.text[sentence.start : sentence.end]
+
+
+# --------------------------------------------------------------------------- extracted facts
+
+
+class Evidence(BaseModel):
+    """A cited span. Invariant: ``text == document_text[start:end]``."""
+
+    document_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Fact(BaseModel):
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class InjectedMuscle(Fact):
+    name: str
+    side: Side = "unspecified"
+    body_area: str | None = None
+
+
+class InjectedRegion(Fact):
+    """A site named only as a region ("paraspinal musculature"), not as a muscle."""
+
+    name: str
+    side: Side = "unspecified"
+    body_area: str | None = None
+
+
+class Injectate(Fact):
+    name: str
+    category: str
+    dose: str | None = None
+
+
+class ExamFinding(Fact):
+    kind: str
+
+
+class Treatment(Fact):
+    """A prior or concurrent treatment and how it went."""
+
+    name: str
+    category: str  # noninvasive | invasive
+    outcome: Literal[
+        "failed", "partial", "effective", "ongoing", "contraindicated", "not_tolerated", "unknown"
+    ] = "unknown"
+    duration: str | None = None
+
+
+class PriorInjection(Fact):
+    date: str | None = None
+    muscles: list[str] = Field(default_factory=list)
+    response: Literal["improved", "no_relief", "unknown"] = "unknown"
+    percent_relief: int | None = None
+    duration: str | None = None
+
+
+class ExcludedService(Fact):
+    kind: str
+    performed: bool = True  # False when the wording is negated, planned or historical
+
+
+class NoteDiagnosis(Fact):
+    code: str
+
+
+class Facts(BaseModel):
+    """What the documentation says, each item with the spans that say it."""
+
+    procedure_performed: bool = False
+    procedure_status: Literal["performed", "planned", "historical", "negated", "not_mentioned"] = (
+        "not_mentioned"
+    )
+    procedure_evidence: list[Evidence] = Field(default_factory=list)
+    injected_muscles: list[InjectedMuscle] = Field(default_factory=list)
+    injected_regions: list[InjectedRegion] = Field(default_factory=list)
+    injection_sites: int | None = None
+    injectate: list[Injectate] = Field(default_factory=list)
+    exam_findings: list[ExamFinding] = Field(default_factory=list)
+    prior_treatments: list[Treatment] = Field(default_factory=list)
+    concurrent_therapies: list[Treatment] = Field(default_factory=list)
+    prior_injections: list[PriorInjection] = Field(default_factory=list)
+    diagnoses_in_note: list[NoteDiagnosis] = Field(default_factory=list)
+    diagnosis_rationale: list[Evidence] = Field(default_factory=list)
+    excluded_services: list[ExcludedService] = Field(default_factory=list)
+    imaging_guidance: bool = False
+    imaging_evidence: list[Evidence] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- findings and output
+
+
+Status = Literal["met", "not_met", "insufficient", "not_applicable"]
+Decision = Literal["approve", "pend", "deny"]
+
+
+class Finding(BaseModel):
+    rule_id: str
+    status: Status
+    reason: str
+    policy_text: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    title: str = ""
+    kind: str = ""
+    missing_documentation: str | None = None
+
+
+class Provenance(BaseModel):
+    version: str
+    policy: str
+    rules_sha256: str
+    extractor: Literal["offline", "llm", "hybrid"] = "offline"
+    model: str | None = None
+    prompt: str | None = None
+    lexicons_sha256: str | None = None
+    settings: dict[str, object] = Field(default_factory=dict)
+
+
+class Recommendation(BaseModel):
+    case_id: str
+    decision: Decision
+    billed_code: str | None
+    supported_code: str | None
+    summary: str
+    findings: list[Finding]
+    facts: Facts
+    missing_documentation: list[str]
+    provenance: Provenance
+    ungrounded: list[Evidence] = Field(default_factory=list)
