@@ -1,0 +1,56 @@
+"""Shared fixtures. No test touches the network; tests that read ../shared skip without it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MTSAMPLES = SHARED / "data" / "mtsamples" / "notes.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test shares one throwaway cache dir, never the user's."""
+    cache = tmp_path_factory.getbasetemp() / "review-cache"
+    monkeypatch.setenv("REVIEW_CACHE_DIR", str(cache))
+
+
+@pytest.fixture(scope="session")
+def nlp():
+    from review.parse import build_pipeline
+
+    return build_pipeline()
+
+
+@pytest.fixture(scope="session")
+def policy():
+    from review.policy import load_policy
+
+    return load_policy("hphc-tpi")
+
+
+@pytest.fixture
+def mtsamples_path() -> Path:
+    if not MTSAMPLES.is_file():
+        pytest.skip(f"{MTSAMPLES} is absent (a clone outside the organisation has no ../shared)")
+    return MTSAMPLES
+
+
+def review_text(text: str, *, claim: dict | None = None, history: list | None = None, kind="procedure_note", date="2026-03-14"):
+    """Review one synthetic note as a case (helper for unit tests)."""
+    from review.case import case_from_dict
+    from review.pipeline import review_case
+
+    data = {"case_id": "T-1", "documents": [{"id": "note", "kind": kind, "date": date, "text": text}]}
+    if claim is not None:
+        data["claim"] = claim
+    if history is not None:
+        data["history"] = history
+    return review_case(case_from_dict(data, source="test"))
+
+
+os.environ.setdefault("REVIEW_RULES_DIR", str(ROOT / "rules"))
