@@ -54,3 +54,7 @@ def review_text(text: str, *, claim: dict | None = None, history: list | None = 
 
 
 os.environ.setdefault("REVIEW_RULES_DIR", str(ROOT / "rules"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/expected/*.json")

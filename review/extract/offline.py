@@ -1,0 +1,505 @@
+"""Offline extractor: lexicon mentions + ConText flags + a few local patterns -> Facts.
+
+No model, no network. Every fact cites the sentence(s) it came from, as exact character spans.
+The logic reads sentence by sentence: first decide what a sentence talks about (today's injection,
+a plan, an earlier injection, an exam, a prior treatment), then read the mentions inside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from review.lexicon import entry_attributes
+from review.schema import (
+    Evidence,
+    ExamFinding,
+    ExcludedService,
+    Facts,
+    InjectedMuscle,
+    InjectedRegion,
+    Injectate,
+    Mention,
+    NoteDiagnosis,
+    ParsedDocument,
+    PriorInjection,
+    Sentence,
+    Treatment,
+)
+
+EXTRACTOR_VERSION = "offline.v1"
+
+_PERFORMED = re.compile(
+    r"\b(performed|injected|infiltrated|administered|completed|tolerated|placed|inserted|"
+    r"was done|were done|were given|was given|received|today|this visit|underwent)\b",
+    re.I,
+)
+_PLANNED = re.compile(
+    r"\b(will|plan(?:s|ned)?|schedul\w*|next (?:visit|week|appointment)|consider\w*|recommend\w*|"
+    r"candidate|return for|would like|discuss\w*|offered|may benefit|if (?:no|symptoms))\b",
+    re.I,
+)
+_HISTORICAL = re.compile(
+    r"\b(previous(?:ly)?|prior|last (?:visit|injection|session|time|tpi|month|week)|ago|in the past|"
+    r"had (?:a |an |her |his )?(?:trigger|tpi|injection)|has had|s/p|status post|"
+    r"underwent .* (?:on|in) \d)",
+    re.I,
+)
+_REPEAT = re.compile(r"\b(repeat|again|another (?:round|set|series)|re-?inject\w*)\b", re.I)
+_SIDE_BEFORE = re.compile(
+    r"\b(left|right|bilateral|bilaterally|both|lt|rt|l|r|b/l|bilat)\b[\s.-]*$", re.I
+)
+_SIDE_WORD = re.compile(
+    r"\b(left|right|bilateral(?:ly)?|both|lt|rt|b/l|bilat|(?<![\w/])[LR](?![\w/]))\b", re.I
+)
+_SIDE_AFTER = re.compile(
+    r"^[\s,]*(?:muscles?\s+)?(?:\(\s*([LRB])\s*\)|(bilaterally|bilateral|on both sides|on the left|"
+    r"on the right|on left|on right|left-sided|right-sided|,? left|,? right))",
+    re.I,
+)
+_DOSE = re.compile(
+    r"\b\d+(?:\.\d+)?\s?(?:%|mg/ml|mg|ml|cc|mcg|units?|u\b|iu)(?![a-z])", re.I
+)
+_COUNT_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+}
+_SITES = re.compile(
+    r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+"
+    r"(?:separate\s+|distinct\s+|total\s+)?(?:trigger\s+points?|sites?|injections?|areas?)\b",
+    re.I,
+)
+_DURATION = re.compile(
+    r"\b(?:for|x|lasting|lasted)\s+(?:about\s+|approximately\s+|nearly\s+|almost\s+|~\s?)?"
+    r"(\d+|one|two|three|four|five|six|several|a few|a couple of)\s*-?\s*(days?|weeks?|wks?|months?|mos?|years?)\b",
+    re.I,
+)
+_PERCENT = re.compile(r"\b(\d{1,3})\s?%\s*(?:relief|improvement|reduction|better|decrease)", re.I)
+_PERCENT_ALT = re.compile(r"(?:relief|improvement|reduction|better)\s+(?:of\s+)?(?:about\s+)?(\d{1,3})\s?%", re.I)
+_PAIN_CHANGE = re.compile(r"\b(\d{1,2})\s?/\s?10\b.{0,40}?\b(?:to|down to|->)\s*(\d{1,2})\s?/\s?10\b", re.I)
+_ICD10 = re.compile(r"\b([A-TV-Z]\d{2}\.[0-9A-Z]{1,4})\b")
+_RATIONALE = re.compile(
+    r"\b(rationale|medically necessary|medical necessity|necessary because|justif\w+|"
+    r"although (?:this|the) diagnosis is not|not on the (?:covered|listed)|unlisted)\b",
+    re.I,
+)
+_DATE = re.compile(r"\b(\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{4})\b", re.I)
+
+EXCLUDED_TREATMENTS = {"acupuncture": "acupuncture", "dry_needling": "dry_needling"}
+EXCLUDED_INJECTATES = {"botulinum_toxin": "botulinum_toxin", "proliferant": "prolotherapy"}
+NONINVASIVE = "noninvasive"
+FAILED_OUTCOMES = ("failed", "partial", "not_tolerated", "contraindicated")
+
+
+@dataclass
+class _Sent:
+    """A sentence with the mentions inside it and what it is about."""
+
+    doc: ParsedDocument
+    sentence: Sentence
+    mentions: list[Mention]
+    mode: str = "neutral"  # performed | planned | historical | negated | neutral
+    text: str = ""
+    evidence: Evidence | None = None
+    by_label: dict[str, list[Mention]] = field(default_factory=dict)
+
+
+def extract_facts(
+    parsed: list[ParsedDocument], date_of_service: dt.date | None = None
+) -> Facts:
+    """Read every parsed document of a case into one Facts object."""
+    sents = [s for doc in parsed for s in _sentences(doc, date_of_service)]
+    facts = Facts()
+    performed = [s for s in sents if s.mode == "performed"]
+    _procedure(facts, sents, performed)
+    _sites(facts, sents)
+    _injectate(facts, sents)
+    _exam(facts, sents)
+    _treatments(facts, sents)
+    _prior_injections(facts, sents)
+    _diagnoses(facts, sents)
+    _excluded(facts, sents)
+    return _sorted(facts)
+
+
+# --------------------------------------------------------------------------- sentence modes
+
+
+def _sentences(doc: ParsedDocument, dos: dt.date | None) -> Iterable[_Sent]:
+    by_sentence: dict[int, list[Mention]] = defaultdict(list)
+    for m in doc.mentions:
+        by_sentence[m.sentence].append(m)
+    earlier_visit = dos is not None and doc.date is not None and doc.date < dos
+    for sentence in doc.sentences:
+        mentions = sorted(by_sentence.get(sentence.id, []), key=lambda m: m.start)
+        text = doc.sentence_text(sentence)
+        s = _Sent(doc=doc, sentence=sentence, mentions=mentions, text=text)
+        s.evidence = Evidence(document_id=doc.document_id, start=sentence.start, end=sentence.end, text=text)
+        for m in mentions:
+            s.by_label.setdefault(m.label, []).append(m)
+        s.mode = _mode(s)
+        if earlier_visit and s.mode == "performed":
+            s.mode = "historical"
+        yield s
+
+
+def _injection_mentions(s: _Sent) -> list[Mention]:
+    return [m for m in s.by_label.get("procedure", []) if m.name in ("trigger_point_injection", "injection_verb")]
+
+
+def _mode(s: _Sent) -> str:
+    """What an injection sentence reports: today's procedure, a plan, an earlier one, or none."""
+    injections = _injection_mentions(s)
+    section = s.sentence.section
+    in_procedure = section == "procedure"
+    if not injections:
+        return "performed" if in_procedure and s.by_label.get("muscle") else "neutral"
+    if all(m.negated for m in injections):
+        return "negated"
+    if any(m.hypothetical for m in injections) or section == "plan" and not _PERFORMED.search(s.text):
+        return "planned"
+    if _PLANNED.search(s.text) and not (in_procedure and _PERFORMED.search(s.text)):
+        return "planned"
+    if any(m.historical for m in injections) or _HISTORICAL.search(s.text):
+        return "historical" if not (in_procedure and "today" in s.text.lower()) else "performed"
+    if section in ("past_history", "medications"):
+        return "historical"
+    if in_procedure or _PERFORMED.search(s.text):
+        return "performed"
+    if s.doc.kind == "procedure_note" and section in (None, "unknown", "assessment", "indications"):
+        return "performed" if section != "indications" else "neutral"
+    return "neutral"
+
+
+def _usable(m: Mention) -> bool:
+    return not (m.negated or m.hypothetical or m.family)
+
+
+# --------------------------------------------------------------------------- procedure and sites
+
+
+def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None:
+    tpi = [s for s in sents if any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))]
+    done = [s for s in performed if _injection_mentions(s) or s.sentence.section == "procedure"]
+    if done:
+        facts.procedure_performed = True
+        facts.procedure_status = "performed"
+        facts.procedure_evidence = _evidence(s for s in done if _injection_mentions(s))
+    else:
+        for status in ("planned", "historical", "negated"):
+            hits = [s for s in tpi if s.mode == status]
+            if hits:
+                facts.procedure_status = status  # type: ignore[assignment]
+                facts.procedure_evidence = _evidence(hits)
+                break
+    muscles = entry_attributes("muscles")
+    regions = entry_attributes("regions")
+    found_muscles: dict[str, InjectedMuscle] = {}
+    found_regions: dict[str, InjectedRegion] = {}
+    for s in done:
+        exam_only = s.by_label.get("exam_finding") and not _injection_mentions(s)
+        if exam_only:
+            continue
+        sides = _sides(s)
+        for m in s.by_label.get("muscle", []):
+            if not _usable(m) or m.historical and s.sentence.section != "procedure":
+                continue
+            entry = muscles.get(m.name)
+            item = found_muscles.setdefault(
+                m.name, InjectedMuscle(name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None)
+            )
+            item.side = _merge_side(item.side, sides[m.start])
+            _add_evidence(item.evidence, s.evidence)
+        for m in s.by_label.get("region", []):
+            if not _usable(m):
+                continue
+            if s.by_label.get("muscle"):
+                continue  # the sentence names the muscle too: the region only qualifies it
+            entry = regions.get(m.name)
+            item_r = found_regions.setdefault(
+                m.name, InjectedRegion(name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None)
+            )
+            item_r.side = _merge_side(item_r.side, sides[m.start])
+            _add_evidence(item_r.evidence, s.evidence)
+    facts.injected_muscles = list(found_muscles.values())
+    facts.injected_regions = list(found_regions.values())
+    for s in performed:
+        if s.by_label.get("procedure"):
+            for m in s.by_label["procedure"]:
+                if m.name == "imaging_guidance" and _usable(m):
+                    facts.imaging_guidance = True
+                    _add_evidence(facts.imaging_evidence, s.evidence)
+
+
+def _sides(s: _Sent) -> dict[int, str]:
+    """Side of every muscle/region mention in a sentence; a side word carries along a list."""
+    out: dict[int, str] = {}
+    sites = [m for m in s.mentions if m.label in ("muscle", "region")]
+    current = "unspecified"
+    base = s.sentence.start
+    prev_end = s.sentence.start
+    for m in sites:
+        before = s.doc.text[prev_end : m.start]
+        words = _SIDE_WORD.findall(before)
+        if words:
+            current = _side_of(words[-1])
+            if re.search(r"\b(left|lt|l)\b.{0,12}\b(and|&|/)\s*(right|rt|r)\b|\b(right|rt|r)\b.{0,12}\b(and|&|/)\s*(left|lt|l)\b", before, re.I):
+                current = "bilateral"
+        elif re.search(r"[;.]", before):
+            current = "unspecified"
+        out[m.start] = current
+        prev_end = m.end
+    # a trailing "bilaterally" / "(L)" applies to the sites before it that had no side
+    for i, m in enumerate(sites):
+        nxt = sites[i + 1].start if i + 1 < len(sites) else s.sentence.end
+        after = _SIDE_AFTER.match(s.doc.text[m.end : nxt])
+        if after:
+            side = _side_of(after.group(1) or after.group(2))
+            for prev in sites[: i + 1]:
+                if out[prev.start] == "unspecified" or prev is m:
+                    out[prev.start] = side
+    del base
+    return out
+
+
+def _side_of(word: str) -> str:
+    w = word.lower().strip(" ,-").replace("on the ", "").replace("on ", "").replace("-sided", "")
+    if w in ("left", "lt", "l"):
+        return "left"
+    if w in ("right", "rt", "r"):
+        return "right"
+    return "bilateral"
+
+
+def _merge_side(a: str, b: str) -> str:
+    if a == b or b == "unspecified":
+        return a
+    if a == "unspecified":
+        return b
+    return "bilateral"
+
+
+def _sites(facts: Facts, sents: list[_Sent]) -> None:
+    for s in sents:
+        if s.mode != "performed":
+            continue
+        match = _SITES.search(s.text)
+        if match:
+            word = match.group(1).lower()
+            n = int(word) if word.isdigit() else _COUNT_WORDS[word]
+            facts.injection_sites = max(facts.injection_sites or 0, n)
+
+
+# --------------------------------------------------------------------------- injectate
+
+
+def _injectate(facts: Facts, sents: list[_Sent]) -> None:
+    found: dict[str, Injectate] = {}
+    for s in sents:
+        if s.mode != "performed" and s.sentence.section != "procedure":
+            continue
+        if s.mode in ("planned", "historical", "negated"):
+            continue
+        agents = [m for m in s.by_label.get("injectate", []) if _usable(m) and not m.historical]
+        for i, m in enumerate(agents):
+            left = agents[i - 1].end if i > 0 else s.sentence.start
+            right = agents[i + 1].start if i + 1 < len(agents) else s.sentence.end
+            window_before = s.doc.text[max(left, m.start - 30) : m.start]
+            window_after = s.doc.text[m.end : min(right, m.end + 30)]
+            doses = _DOSE.findall(window_before) + _DOSE.findall(window_after)
+            item = found.setdefault(m.name, Injectate(name=m.name, category=m.category or "other"))
+            if doses and item.dose is None:
+                item.dose = " ".join(d.strip() for d in doses)
+            _add_evidence(item.evidence, s.evidence)
+    facts.injectate = list(found.values())
+
+
+# --------------------------------------------------------------------------- exam
+
+
+def _exam(facts: Facts, sents: list[_Sent]) -> None:
+    found: dict[str, ExamFinding] = {}
+    for s in sents:
+        if s.sentence.section in ("plan", "medications", "allergies", "social_history"):
+            continue
+        if s.mode in ("planned",):
+            continue
+        for m in s.by_label.get("exam_finding", []):
+            if not _usable(m):
+                continue
+            item = found.setdefault(m.name, ExamFinding(kind=m.name))
+            _add_evidence(item.evidence, s.evidence)
+    facts.exam_findings = list(found.values())
+
+
+# --------------------------------------------------------------------------- treatments
+
+
+def _treatments(facts: Facts, sents: list[_Sent]) -> None:
+    prior: dict[str, Treatment] = {}
+    concurrent: dict[str, Treatment] = {}
+    for s in sents:
+        treatments = [m for m in s.by_label.get("treatment", []) if not m.family]
+        if not treatments:
+            continue
+        outcome = _outcome(s)
+        duration = _duration(s.text)
+        is_plan = s.sentence.section == "plan" or s.mode == "planned"
+        for m in treatments:
+            if m.name in EXCLUDED_TREATMENTS and s.mode == "performed":
+                continue  # today's acupuncture/dry needling is an excluded service, not a prior treatment
+            if is_plan or (m.hypothetical and outcome is None):
+                if not m.negated:
+                    item = concurrent.setdefault(m.name, Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"))
+                    _add_evidence(item.evidence, s.evidence)
+                continue
+            if m.negated and outcome is None:
+                continue  # "has not tried PT": not a treatment that was tried
+            result = outcome or ("ongoing" if s.sentence.section == "medications" else "unknown")
+            item = prior.get(m.name)
+            if item is None:
+                item = prior[m.name] = Treatment(name=m.name, category=m.category or "noninvasive", outcome=result, duration=duration)
+            elif _OUTCOME_RANK[result] > _OUTCOME_RANK[item.outcome]:
+                item.outcome = result  # type: ignore[assignment]
+                item.duration = duration or item.duration
+            _add_evidence(item.evidence, s.evidence)
+            if result == "ongoing" and not m.negated:
+                cur = concurrent.setdefault(m.name, Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"))
+                _add_evidence(cur.evidence, s.evidence)
+    facts.prior_treatments = list(prior.values())
+    facts.concurrent_therapies = list(concurrent.values())
+
+
+_OUTCOME_RANK = {"unknown": 0, "ongoing": 1, "effective": 2, "partial": 3, "not_tolerated": 4, "contraindicated": 5, "failed": 6}
+
+
+def _outcome(s: _Sent) -> str | None:
+    names = [m.name for m in s.by_label.get("outcome", [])]
+    if not names:
+        return None
+    return max(names, key=lambda n: _OUTCOME_RANK.get(n, 0))
+
+
+def _duration(text: str) -> str | None:
+    match = _DURATION.search(text)
+    return match.group(0).strip() if match else None
+
+
+# --------------------------------------------------------------------------- prior injections
+
+
+def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
+    for i, s in enumerate(sents):
+        tpi = [m for m in s.by_label.get("procedure", []) if m.name == "trigger_point_injection"]
+        if not tpi or s.mode != "historical":
+            if not (tpi and _REPEAT.search(s.text) and s.mode == "performed"):
+                continue
+        context = [s]
+        if i + 1 < len(sents) and sents[i + 1].doc is s.doc and not sents[i + 1].by_label.get("procedure"):
+            context.append(sents[i + 1])
+        text = " ".join(c.text for c in context)
+        outcomes = [m.name for c in context for m in c.by_label.get("outcome", [])]
+        percent = _PERCENT.search(text) or _PERCENT_ALT.search(text)
+        pain = _PAIN_CHANGE.search(text)
+        response = "unknown"
+        if "failed" in outcomes:
+            response = "no_relief"
+        elif any(o in ("effective", "partial") for o in outcomes) or percent or (pain and int(pain.group(2)) < int(pain.group(1))):
+            response = "improved"
+        if percent and int(percent.group(1)) == 0:
+            response = "no_relief"
+        if s.mode == "performed" and response == "unknown":
+            continue  # "repeat TPI today" with no word on the last one: nothing to record here
+        date = _DATE.search(s.text)
+        facts.prior_injections.append(
+            PriorInjection(
+                date=date.group(0) if date else None,
+                muscles=sorted({m.name for c in context for m in c.by_label.get("muscle", [])}),
+                response=response,  # type: ignore[arg-type]
+                percent_relief=int(percent.group(1)) if percent else None,
+                duration=_duration(text),
+                evidence=[c.evidence for c in context if c.evidence],
+            )
+        )
+
+
+# --------------------------------------------------------------------------- diagnoses
+
+
+def _diagnoses(facts: Facts, sents: list[_Sent]) -> None:
+    found: dict[str, NoteDiagnosis] = {}
+    for s in sents:
+        for match in _ICD10.finditer(s.text):
+            item = found.setdefault(match.group(1), NoteDiagnosis(code=match.group(1)))
+            _add_evidence(item.evidence, s.evidence)
+        if _RATIONALE.search(s.text):
+            _add_evidence(facts.diagnosis_rationale, s.evidence)
+    facts.diagnoses_in_note = list(found.values())
+
+
+# --------------------------------------------------------------------------- excluded services
+
+
+def _excluded(facts: Facts, sents: list[_Sent]) -> None:
+    found: dict[tuple[str, bool], ExcludedService] = {}
+    has_documented_other_agent = any(i.category != "botulinum_toxin" and i.dose for i in facts.injectate)
+    for s in sents:
+        signals: list[tuple[str, Mention]] = []
+        for m in s.by_label.get("excluded_service", []):
+            signals.append((m.name, m))
+        for m in s.by_label.get("treatment", []):
+            if m.name in EXCLUDED_TREATMENTS:
+                signals.append((EXCLUDED_TREATMENTS[m.name], m))
+        for m in s.by_label.get("injectate", []):
+            if m.category in EXCLUDED_INJECTATES:
+                signals.append((EXCLUDED_INJECTATES[m.category], m))
+        for kind, m in signals:
+            performed = _usable(m) and not m.historical and s.mode not in ("planned", "historical", "negated") and (
+                s.sentence.section == "procedure" or s.mode == "performed" or bool(_PERFORMED.search(s.text))
+            )
+            if performed and kind == "botulinum_toxin" and m.label == "injectate":
+                # "TPI with Botox" in a title, while the procedure documents another agent with a
+                # dose and no toxin dose: the toxin was named, not injected.
+                dosed = bool(_DOSE.search(s.doc.text[m.start : min(m.end + 30, s.sentence.end)]) or _DOSE.search(s.doc.text[max(s.sentence.start, m.start - 30) : m.start]))
+                performed = dosed or not has_documented_other_agent
+            item = found.setdefault((kind, performed), ExcludedService(kind=kind, performed=performed))
+            _add_evidence(item.evidence, s.evidence)
+    facts.excluded_services = list(found.values())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _evidence(sents: Iterable[_Sent]) -> list[Evidence]:
+    out: list[Evidence] = []
+    for s in sents:
+        if s.evidence is not None:
+            _add_evidence(out, s.evidence)
+    return out
+
+
+def _add_evidence(items: list[Evidence], ev: Evidence | None) -> None:
+    if ev is not None and ev not in items:
+        items.append(ev)
+
+
+def _sorted(facts: Facts) -> Facts:
+    """Sort every list so the same notes always give the same bytes."""
+
+    def key(e: Evidence) -> tuple[str, int, int]:
+        return (e.document_id, e.start, e.end)
+
+    for name in type(facts).model_fields:
+        value = getattr(facts, name)
+        if not isinstance(value, list) or not value:
+            continue
+        if isinstance(value[0], Evidence):
+            value.sort(key=key)
+            continue
+        for item in value:
+            item.evidence.sort(key=key)
+        value.sort(key=lambda item: (getattr(item, "name", None) or getattr(item, "kind", None) or getattr(item, "code", None) or "", [key(e) for e in item.evidence]))
+    return facts
