@@ -75,6 +75,7 @@ class Derived(BaseModel):
     # exam
     exam_features: list[str] = Field(default_factory=list)
     exam_feature_count: int = 0
+    exam_features_absent: list[str] = Field(default_factory=list)
     min_exam_features: int = 2
     # conservative care
     noninvasive_tried: list[str] = Field(default_factory=list)
@@ -82,6 +83,7 @@ class Derived(BaseModel):
     noninvasive_effective: list[str] = Field(default_factory=list)
     noninvasive_contraindicated: list[str] = Field(default_factory=list)
     noninvasive_outcome_unknown: list[str] = Field(default_factory=list)
+    noninvasive_not_tried: list[str] = Field(default_factory=list)
     concurrent_therapies: list[str] = Field(default_factory=list)
     # repeat injections and frequency
     is_repeat: bool = False
@@ -200,8 +202,9 @@ def _diagnoses(d: Derived, facts: Facts, policy) -> None:
 
 
 def _exam(d: Derived, facts: Facts) -> None:
-    d.exam_features = sorted({f.kind for f in facts.exam_findings})
+    d.exam_features = sorted({f.kind for f in facts.exam_findings if f.present})
     d.exam_feature_count = len(d.exam_features)
+    d.exam_features_absent = sorted({f.kind for f in facts.exam_findings if not f.present} - set(d.exam_features))
 
 
 def _conservative(d: Derived, facts: Facts) -> None:
@@ -211,6 +214,7 @@ def _conservative(d: Derived, facts: Facts) -> None:
     d.noninvasive_contraindicated = sorted({t.name for t in noninvasive if t.outcome == "contraindicated"})
     d.noninvasive_effective = sorted({t.name for t in noninvasive if t.outcome == "effective"})
     d.noninvasive_outcome_unknown = sorted({t.name for t in noninvasive if t.outcome in ("unknown", "ongoing")})
+    d.noninvasive_not_tried = sorted({t.name for t in noninvasive if t.outcome == "not_tried"})
     d.concurrent_therapies = sorted({t.name for t in facts.concurrent_therapies if t.category == "noninvasive"})
 
 

@@ -27,32 +27,39 @@ _HEADING_LINE = re.compile(r"^\s*[A-Z][A-Z0-9 /&,()-]{2,60}:?\s*$")
 _HEADING_START = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{1,40}:")
 
 
+def join_wrapped_lines(text: str) -> str:
+    """Replace the line breaks that only wrap a sentence with spaces (same length, so every offset
+    still points into the original note). Kept: blank lines, and breaks before headings, list
+    items and field labels, or after a line that ends a sentence or is a heading."""
+    chars = list(text)
+    lines = text.split("\n")
+    pos = 0
+    for i, line in enumerate(lines[:-1]):
+        pos += len(line)
+        nxt = lines[i + 1]
+        prev = line.rstrip()
+        keep = (
+            not prev.strip()
+            or not nxt.strip()
+            or prev.endswith((":", ".", "?", "!", ";"))
+            or _HEADING_LINE.match(prev)
+            or _LIST_ITEM.match(nxt)
+            or _HEADING_START.match(nxt)
+            or _HEADING_LINE.match(nxt)
+        )
+        if not keep:
+            chars[pos] = " "
+        pos += 1
+    return "".join(chars)
+
+
 def _line_break_starts(doc: Doc) -> Doc:
-    """Mark sentence starts that punctuation alone misses: blank lines, headings, list items."""
-    text = doc.text
+    """Every line break left after :func:`join_wrapped_lines` starts a sentence."""
     for i, token in enumerate(doc[:-1]):
-        ws = token.whitespace_ if not token.is_space else token.text
-        if "\n" not in ws and "\n" not in token.text:
-            continue
-        nxt = doc[i + 1]
-        if nxt.is_space:
-            continue
-        line_start = nxt.idx
-        line_end = text.find("\n", line_start)
-        line = text[line_start : line_end if line_end != -1 else len(text)]
-        prev_end = token.idx if token.is_space else token.idx + len(token.text)
-        prev_line_start = text.rfind("\n", 0, max(prev_end - 1, 0)) + 1
-        prev_line = text[prev_line_start:prev_end].rstrip()
-        blank_line = "\n\n" in text[prev_end:line_start] or "\n\n" in ws
-        if (
-            blank_line
-            or _LIST_ITEM.match(line)
-            or _HEADING_START.match(line)
-            or _HEADING_LINE.match(line)
-            or _HEADING_LINE.match(prev_line)
-            or prev_line.endswith((":", ".", "?", "!"))
-        ):
-            nxt.is_sent_start = True
+        if "\n" in token.whitespace_ or (token.is_space and "\n" in token.text):
+            nxt = doc[i + 1]
+            if not nxt.is_space:
+                nxt.is_sent_start = True
     return doc
 
 
@@ -105,6 +112,8 @@ def _section_rules(rule_type) -> list:
     for entry in load_lexicon("sections").entries:
         for phrase in entry.phrases:
             rules.append(rule_type(f"{phrase}:", entry.name))
+            if len(phrase) < 2:
+                continue  # "A" alone on a line is not a heading
             rules.append(
                 rule_type(
                     phrase.upper(),
@@ -126,13 +135,12 @@ def _context_rules(rule_type) -> list:
 def parse_document(document: Document, nlp: Language | None = None) -> ParsedDocument:
     """Parse one document into sentences, sections and mentions (offsets into ``document.text``)."""
     nlp = nlp or build_pipeline()
-    doc = nlp(document.text)
-    return _to_parsed(document, doc)
+    return _to_parsed(document, nlp(join_wrapped_lines(document.text)))
 
 
 def parse_documents(documents: list[Document], nlp: Language | None = None) -> list[ParsedDocument]:
     nlp = nlp or build_pipeline()
-    docs = nlp.pipe(d.text for d in documents)
+    docs = nlp.pipe(join_wrapped_lines(d.text) for d in documents)
     return [_to_parsed(d, doc) for d, doc in zip(documents, docs, strict=True)]
 
 

@@ -155,6 +155,7 @@ class Injectate(Fact):
 
 class ExamFinding(Fact):
     kind: str
+    present: bool = True  # False: documented as absent ("no taut band")
 
 
 class Treatment(Fact):
@@ -163,7 +164,14 @@ class Treatment(Fact):
     name: str
     category: str  # noninvasive | invasive
     outcome: Literal[
-        "failed", "partial", "effective", "ongoing", "contraindicated", "not_tolerated", "unknown"
+        "failed",
+        "partial",
+        "effective",
+        "ongoing",
+        "contraindicated",
+        "not_tolerated",
+        "not_tried",
+        "unknown",
     ] = "unknown"
     duration: str | None = None
 
@@ -189,9 +197,9 @@ class Facts(BaseModel):
     """What the documentation says, each item with the spans that say it."""
 
     procedure_performed: bool = False
-    procedure_status: Literal["performed", "planned", "historical", "negated", "not_mentioned"] = (
-        "not_mentioned"
-    )
+    procedure_status: Literal[
+        "performed", "planned", "historical", "negated", "other_service", "not_mentioned"
+    ] = "not_mentioned"
     procedure_evidence: list[Evidence] = Field(default_factory=list)
     injected_muscles: list[InjectedMuscle] = Field(default_factory=list)
     injected_regions: list[InjectedRegion] = Field(default_factory=list)

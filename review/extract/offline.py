@@ -102,6 +102,7 @@ class _Sent:
     sentence: Sentence
     mentions: list[Mention]
     mode: str = "neutral"  # performed | planned | historical | negated | neutral
+    section: str | None = None  # the parsed section, or "procedure" inside a procedure block
     text: str = ""
     evidence: Evidence | None = None
     by_label: dict[str, list[Mention]] = field(default_factory=dict)
@@ -112,6 +113,8 @@ def extract_facts(
 ) -> Facts:
     """Read every parsed document of a case into one Facts object."""
     sents = [s for doc in parsed for s in _sentences(doc, date_of_service)]
+    _procedure_blocks(sents, date_of_service)
+    _continue_lists(sents)
     facts = Facts()
     performed = [s for s in sents if s.mode == "performed"]
     _procedure(facts, sents, performed)
@@ -122,7 +125,58 @@ def extract_facts(
     _prior_injections(facts, sents)
     _diagnoses(facts, sents)
     _excluded(facts, sents)
+    _other_service_only(facts, sents)
     return _sorted(facts)
+
+
+def _procedure_blocks(sents: list[_Sent], dos: dt.date | None) -> None:
+    """A note without a procedure heading ("P: TPI performed today." then the details) still has a
+    procedure block: the rest of that section reads as procedure text."""
+    block: tuple[str, str | None] | None = None
+    for s in sents:
+        here = (s.doc.document_id, s.section)
+        if block == here and s.section != "procedure":
+            s.section = "procedure"
+            s.mode = _mode(s)
+            if s.doc.date and dos and s.doc.date < dos and s.mode == "performed":
+                s.mode = "historical"
+            continue
+        block = None
+        tpi = any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))
+        if s.mode == "performed" and tpi and s.section not in ("procedure",):
+            block = here
+
+
+def _continue_lists(sents: list[_Sent]) -> None:
+    """List items naming muscles right after today's injection sentence ("injected:" then
+    "- R QL: 3 points") are injection sites too."""
+    for prev, s in zip(sents, sents[1:], strict=False):
+        if (
+            s.mode == "neutral"
+            and prev.doc is s.doc
+            and prev.mode == "performed"
+            and _LIST_START.match(s.text)
+            and s.by_label.get("muscle")
+            and not s.by_label.get("treatment")
+        ):
+            s.mode = "performed"
+
+
+def _other_service_only(facts: Facts, sents: list[_Sent]) -> None:
+    """A nerve block, joint, tendon sheath or ligament injection with no trigger point injection
+    documented as performed: the muscles named are landmarks, not injection sites."""
+    if not any(e.performed and e.kind in NON_MUSCLE_SERVICES for e in facts.excluded_services):
+        return
+    tpi_done = any(
+        s.mode == "performed" and any(m.name == "trigger_point_injection" and _usable(m) for m in s.by_label.get("procedure", []))
+        for s in sents
+    )
+    if not tpi_done:
+        facts.procedure_performed = False
+        facts.procedure_status = "other_service"
+        facts.procedure_evidence = []
+        facts.injected_muscles = []
+        facts.injected_regions = []
 
 
 # --------------------------------------------------------------------------- sentence modes
@@ -136,7 +190,7 @@ def _sentences(doc: ParsedDocument, dos: dt.date | None) -> Iterable[_Sent]:
     for sentence in doc.sentences:
         mentions = sorted(by_sentence.get(sentence.id, []), key=lambda m: m.start)
         text = doc.sentence_text(sentence)
-        s = _Sent(doc=doc, sentence=sentence, mentions=mentions, text=text)
+        s = _Sent(doc=doc, sentence=sentence, mentions=mentions, text=text, section=sentence.section)
         s.evidence = Evidence(document_id=doc.document_id, start=sentence.start, end=sentence.end, text=text)
         for m in mentions:
             s.by_label.setdefault(m.label, []).append(m)
@@ -146,17 +200,37 @@ def _sentences(doc: ParsedDocument, dos: dt.date | None) -> Iterable[_Sent]:
         yield s
 
 
+NEEDLE_SERVICES = {"acupuncture", "dry_needling", "electrical_stimulation", "botulinum_toxin"}
+"""Excluded services that still put needles into muscles: their sentences name injected muscles."""
+NON_MUSCLE_SERVICES = {
+    "joint_injection", "bursa_injection", "tendon_sheath_injection", "nerve_block", "epidural",
+    "trigger_finger", "prolotherapy",
+}
+"""Excluded services whose needle goes elsewhere (joint, nerve, tendon sheath, ligament)."""
+_LIST_START = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|[a-z][.)])\s")
+
+
 def _injection_mentions(s: _Sent) -> list[Mention]:
-    return [m for m in s.by_label.get("procedure", []) if m.name in ("trigger_point_injection", "injection_verb")]
+    out = [m for m in s.by_label.get("procedure", []) if m.name in ("trigger_point_injection", "injection_verb")]
+    out += [m for m in s.by_label.get("excluded_service", []) if m.name in NEEDLE_SERVICES]
+    out += [m for m in s.by_label.get("treatment", []) if m.name in EXCLUDED_TREATMENTS]
+    return out
 
 
 def _mode(s: _Sent) -> str:
     """What an injection sentence reports: today's procedure, a plan, an earlier one, or none."""
     injections = _injection_mentions(s)
-    section = s.sentence.section
+    section = s.section
     in_procedure = section == "procedure"
     if not injections:
-        return "performed" if in_procedure and s.by_label.get("muscle") else "neutral"
+        site_only = (
+            in_procedure
+            and s.by_label.get("muscle")
+            and not s.by_label.get("treatment")
+            and not s.by_label.get("exam_finding")
+            and not _PLANNED.search(s.text)
+        )
+        return "performed" if site_only else "neutral"
     if all(m.negated for m in injections):
         return "negated"
     if any(m.hypothetical for m in injections) or section == "plan" and not _PERFORMED.search(s.text):
@@ -183,7 +257,7 @@ def _usable(m: Mention) -> bool:
 
 def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None:
     tpi = [s for s in sents if any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))]
-    done = [s for s in performed if _injection_mentions(s) or s.sentence.section == "procedure"]
+    done = [s for s in performed if _injection_mentions(s) or s.section == "procedure"]
     if done:
         facts.procedure_performed = True
         facts.procedure_status = "performed"
@@ -205,7 +279,7 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None
             continue
         sides = _sides(s)
         for m in s.by_label.get("muscle", []):
-            if not _usable(m) or m.historical and s.sentence.section != "procedure":
+            if not _usable(m) or m.historical and s.section != "procedure":
                 continue
             entry = muscles.get(m.name)
             item = found_muscles.setdefault(
@@ -299,7 +373,7 @@ def _sites(facts: Facts, sents: list[_Sent]) -> None:
 def _injectate(facts: Facts, sents: list[_Sent]) -> None:
     found: dict[str, Injectate] = {}
     for s in sents:
-        if s.mode != "performed" and s.sentence.section != "procedure":
+        if s.mode != "performed" and s.section != "procedure":
             continue
         if s.mode in ("planned", "historical", "negated"):
             continue
@@ -321,16 +395,17 @@ def _injectate(facts: Facts, sents: list[_Sent]) -> None:
 
 
 def _exam(facts: Facts, sents: list[_Sent]) -> None:
-    found: dict[str, ExamFinding] = {}
+    found: dict[tuple[str, bool], ExamFinding] = {}
     for s in sents:
-        if s.sentence.section in ("plan", "medications", "allergies", "social_history"):
+        if s.section in ("plan", "medications", "allergies", "social_history"):
             continue
         if s.mode in ("planned",):
             continue
         for m in s.by_label.get("exam_finding", []):
-            if not _usable(m):
+            if m.family or m.hypothetical:
                 continue
-            item = found.setdefault(m.name, ExamFinding(kind=m.name))
+            present = not m.negated  # "no taut band palpated" documents the feature as absent
+            item = found.setdefault((m.name, present), ExamFinding(kind=m.name, present=present))
             _add_evidence(item.evidence, s.evidence)
     facts.exam_findings = list(found.values())
 
@@ -347,7 +422,7 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
             continue
         outcome = _outcome(s)
         duration = _duration(s.text)
-        is_plan = s.sentence.section == "plan" or s.mode == "planned"
+        is_plan = s.section == "plan" or s.mode == "planned"
         for m in treatments:
             if m.name in EXCLUDED_TREATMENTS and s.mode == "performed":
                 continue  # today's acupuncture/dry needling is an excluded service, not a prior treatment
@@ -357,8 +432,9 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
                     _add_evidence(item.evidence, s.evidence)
                 continue
             if m.negated and outcome is None:
-                continue  # "has not tried PT": not a treatment that was tried
-            result = outcome or ("ongoing" if s.sentence.section == "medications" else "unknown")
+                result = "not_tried"  # "has not tried PT"
+            else:
+                result = outcome or ("ongoing" if s.section == "medications" else "unknown")
             item = prior.get(m.name)
             if item is None:
                 item = prior[m.name] = Treatment(name=m.name, category=m.category or "noninvasive", outcome=result, duration=duration)
@@ -366,21 +442,28 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
                 item.outcome = result  # type: ignore[assignment]
                 item.duration = duration or item.duration
             _add_evidence(item.evidence, s.evidence)
-            if result == "ongoing" and not m.negated:
+            if result == "ongoing" and not m.negated:  # current therapy continues alongside
                 cur = concurrent.setdefault(m.name, Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"))
                 _add_evidence(cur.evidence, s.evidence)
     facts.prior_treatments = list(prior.values())
     facts.concurrent_therapies = list(concurrent.values())
 
 
-_OUTCOME_RANK = {"unknown": 0, "ongoing": 1, "effective": 2, "partial": 3, "not_tolerated": 4, "contraindicated": 5, "failed": 6}
+_OUTCOME_RANK = {"not_tried": -1, "unknown": 0, "ongoing": 1, "effective": 2, "partial": 3, "not_tolerated": 4, "contraindicated": 5, "failed": 6}
 
 
 def _outcome(s: _Sent) -> str | None:
-    names = [m.name for m in s.by_label.get("outcome", [])]
+    names = [_outcome_name(m) for m in s.by_label.get("outcome", [])]
     if not names:
         return None
     return max(names, key=lambda n: _OUTCOME_RANK.get(n, 0))
+
+
+def _outcome_name(m: Mention) -> str:
+    """A negated good outcome ("no meaningful improvement") is a failure."""
+    if m.negated and m.name in ("effective", "partial"):
+        return "failed"
+    return m.name
 
 
 def _duration(text: str) -> str | None:
@@ -401,7 +484,7 @@ def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
         if i + 1 < len(sents) and sents[i + 1].doc is s.doc and not sents[i + 1].by_label.get("procedure"):
             context.append(sents[i + 1])
         text = " ".join(c.text for c in context)
-        outcomes = [m.name for c in context for m in c.by_label.get("outcome", [])]
+        outcomes = [_outcome_name(m) for c in context for m in c.by_label.get("outcome", [])]
         percent = _PERCENT.search(text) or _PERCENT_ALT.search(text)
         pain = _PAIN_CHANGE.search(text)
         response = "unknown"
@@ -458,7 +541,7 @@ def _excluded(facts: Facts, sents: list[_Sent]) -> None:
                 signals.append((EXCLUDED_INJECTATES[m.category], m))
         for kind, m in signals:
             performed = _usable(m) and not m.historical and s.mode not in ("planned", "historical", "negated") and (
-                s.sentence.section == "procedure" or s.mode == "performed" or bool(_PERFORMED.search(s.text))
+                s.section == "procedure" or s.mode == "performed" or bool(_PERFORMED.search(s.text))
             )
             if performed and kind == "botulinum_toxin" and m.label == "injectate":
                 # "TPI with Botox" in a title, while the procedure documents another agent with a
