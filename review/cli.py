@@ -7,7 +7,7 @@ and what to do); 1 an internal error (one line; ``--debug`` shows the traceback)
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,28 +26,37 @@ app.add_typer(rules_app, name="rules")
 _debug = False
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     text = "text"
 
 
-class Extractor(str, Enum):
+class Extractor(StrEnum):
     offline = "offline"
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
     global _debug
     _debug = debug
 
 
 @app.command("case")
 def case_command(
-    path: Annotated[Path, typer.Argument(help="Case folder (case.json + notes), case JSON/YAML file, or a note .txt")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="Case folder (case.json + notes), case JSON/YAML file, or a note .txt"),
+    ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
-    policy: Annotated[str | None, typer.Option(help="Policy id (a folder under rules/); default: the case's own.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Policy id (a folder under rules/); default: the case's own.")
+    ] = None,
     extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")
+    ] = None,
 ) -> None:
     """Review one case and print the recommendation.
 
@@ -84,7 +93,9 @@ def rules_list(policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-t
 
 @rules_app.command("check")
 def rules_check(
-    policy: Annotated[str | None, typer.Option(help="Policy id; default: every policy folder.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Policy id; default: every policy folder.")
+    ] = None,
 ) -> None:
     """Check rule files, settings and covered codes (against ICD-10-CM). Example: review rules check"""
     from review.policy.check import check_policy
@@ -104,7 +115,9 @@ def rules_explain(
     from review.policy import load_policy
 
     s = load_policy(policy).rule(rule_id.upper()).spec
-    typer.echo(f"{s.id}: {s.title} ({s.kind}; not met -> {s.on_not_met}, insufficient -> {s.on_insufficient})")
+    typer.echo(
+        f"{s.id}: {s.title} ({s.kind}; not met -> {s.on_not_met}, insufficient -> {s.on_insufficient})"
+    )
     typer.echo(f'Policy ({s.source}): "{" ".join(s.policy_text.split())}"')
     typer.echo(f"Applies when:      {s.applies_when}")
     typer.echo(f"Met when:          {s.met_when}")
@@ -148,7 +161,10 @@ def main() -> None:
             sys.exit(2)
         if _debug:
             raise
-        typer.echo(f"error: [R999] internal error: {type(exc).__name__}: {exc}; rerun with --debug and report it", err=True)
+        typer.echo(
+            f"error: [R999] internal error: {type(exc).__name__}: {exc}; rerun with --debug and report it",
+            err=True,
+        )
         sys.exit(1)
 
 

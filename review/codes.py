@@ -57,14 +57,19 @@ def icd_index() -> IcdIndex:
             continue
         (billable if icd.is_leaf(code) else nonbillable).append(code)
     index = IcdIndex(lib_version, frozenset(billable), frozenset(nonbillable))
-    _write_atomic(path, {"version": lib_version, "billable": sorted(billable), "nonbillable": sorted(nonbillable)})
+    _write_atomic(
+        path,
+        {"version": lib_version, "billable": sorted(billable), "nonbillable": sorted(nonbillable)},
+    )
     return index
 
 
 def _write_atomic(path: Path, data: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as fh:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
+        ) as fh:
             json.dump(data, fh)
         os.replace(fh.name, path)
     except OSError:

@@ -28,8 +28,13 @@ EXCLUSION_KINDS = {
     "trigger_finger": "TPI-A06",
 }
 EXCLUDED_CODES = {
-    "97810": "acupuncture", "97811": "acupuncture", "97813": "acupuncture", "97814": "acupuncture",
-    "20560": "dry_needling", "20561": "dry_needling", "M0076": "prolotherapy",
+    "97810": "acupuncture",
+    "97811": "acupuncture",
+    "97813": "acupuncture",
+    "97814": "acupuncture",
+    "20560": "dry_needling",
+    "20561": "dry_needling",
+    "M0076": "prolotherapy",
 }
 
 
@@ -141,16 +146,22 @@ def _claim(d: Derived, case: Case, dos: dt.date | None) -> None:
     d.billed_code = max(d.billed_codes) if d.billed_codes else ""
     d.tpi_line_count = len(tpi_lines)
     d.tpi_units = sum(line.units for line in tpi_lines)
-    d.same_day_history_tpi = sum(1 for h in case.history if h.code in TPI_CODES and dos and h.date_of_service == dos)
+    d.same_day_history_tpi = sum(
+        1 for h in case.history if h.code in TPI_CODES and dos and h.date_of_service == dos
+    )
     d.excluded_codes_billed = sorted(code for code in d.claim_codes if code in EXCLUDED_CODES)
     d.authorization_present = bool(claim.authorization and claim.authorization.strip())
-    d.claim_diagnoses = sorted({dx.strip().upper() for line in (tpi_lines or claim.lines) for dx in line.diagnoses})
+    d.claim_diagnoses = sorted(
+        {dx.strip().upper() for line in (tpi_lines or claim.lines) for dx in line.diagnoses}
+    )
 
 
 def _sites(d: Derived, facts: Facts, count_sides: bool, policy) -> None:
     d.procedure_performed = facts.procedure_performed
     d.procedure_status = facts.procedure_status
-    d.muscles = sorted(f"{m.side} {m.name}" if m.side != "unspecified" else m.name for m in facts.injected_muscles)
+    d.muscles = sorted(
+        f"{m.side} {m.name}" if m.side != "unspecified" else m.name for m in facts.injected_muscles
+    )
     d.distinct_muscle_count = sum(
         2 if count_sides and m.side == "bilateral" else 1 for m in facts.injected_muscles
     )
@@ -168,7 +179,9 @@ def _sites(d: Derived, facts: Facts, count_sides: bool, policy) -> None:
 def _exclusions(d: Derived, facts: Facts) -> None:
     performed = sorted({e.kind for e in facts.excluded_services if e.performed})
     d.excluded_performed = performed
-    d.excluded_mentioned_not_performed = sorted({e.kind for e in facts.excluded_services if not e.performed} - set(performed))
+    d.excluded_mentioned_not_performed = sorted(
+        {e.kind for e in facts.excluded_services if not e.performed} - set(performed)
+    )
     billed = [EXCLUDED_CODES[c] for c in d.excluded_codes_billed]
     by_rule: dict[str, set[str]] = {"TPI-A04": set(), "TPI-A05": set(), "TPI-A06": set()}
     for kind in [*performed, *billed]:
@@ -197,29 +210,43 @@ def _diagnoses(d: Derived, facts: Facts, policy) -> None:
         else:
             d.uncovered_diagnoses.append(code)
     billable = [c for c in d.claim_diagnoses if index.is_billable(c)]
-    d.nonspecific_diagnoses_only = bool(billable) and all(policy.codes.is_nonspecific(index.normalise(c)) for c in billable)
+    d.nonspecific_diagnoses_only = bool(billable) and all(
+        policy.codes.is_nonspecific(index.normalise(c)) for c in billable
+    )
     d.diagnosis_rationale_documented = bool(facts.diagnosis_rationale)
 
 
 def _exam(d: Derived, facts: Facts) -> None:
     d.exam_features = sorted({f.kind for f in facts.exam_findings if f.present})
     d.exam_feature_count = len(d.exam_features)
-    d.exam_features_absent = sorted({f.kind for f in facts.exam_findings if not f.present} - set(d.exam_features))
+    d.exam_features_absent = sorted(
+        {f.kind for f in facts.exam_findings if not f.present} - set(d.exam_features)
+    )
 
 
 def _conservative(d: Derived, facts: Facts) -> None:
     noninvasive = [t for t in facts.prior_treatments if t.category == "noninvasive"]
     d.noninvasive_tried = sorted({t.name for t in noninvasive})
-    d.noninvasive_failed = sorted({t.name for t in noninvasive if t.outcome in ("failed", "partial", "not_tolerated")})
-    d.noninvasive_contraindicated = sorted({t.name for t in noninvasive if t.outcome == "contraindicated"})
+    d.noninvasive_failed = sorted(
+        {t.name for t in noninvasive if t.outcome in ("failed", "partial", "not_tolerated")}
+    )
+    d.noninvasive_contraindicated = sorted(
+        {t.name for t in noninvasive if t.outcome == "contraindicated"}
+    )
     d.noninvasive_effective = sorted({t.name for t in noninvasive if t.outcome == "effective"})
-    d.noninvasive_outcome_unknown = sorted({t.name for t in noninvasive if t.outcome in ("unknown", "ongoing")})
+    d.noninvasive_outcome_unknown = sorted(
+        {t.name for t in noninvasive if t.outcome in ("unknown", "ongoing")}
+    )
     d.noninvasive_not_tried = sorted({t.name for t in noninvasive if t.outcome == "not_tried"})
-    d.concurrent_therapies = sorted({t.name for t in facts.concurrent_therapies if t.category == "noninvasive"})
+    d.concurrent_therapies = sorted(
+        {t.name for t in facts.concurrent_therapies if t.category == "noninvasive"}
+    )
 
 
 def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings) -> None:
-    prior_history = [h for h in case.history if h.code in TPI_CODES and (dos is None or h.date_of_service < dos)]
+    prior_history = [
+        h for h in case.history if h.code in TPI_CODES and (dos is None or h.date_of_service < dos)
+    ]
     d.prior_injection_count = max(len(prior_history), len(facts.prior_injections))
     d.is_repeat = d.prior_injection_count > 0
     responses = [p.response for p in facts.prior_injections]
@@ -234,8 +261,12 @@ def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings)
         d.no_relief_injections = max(len(prior_history), responses.count("no_relief"))
     if dos is not None:
         start = settings.window_start(dos)
-        d.prior_sessions_in_window = len({h.date_of_service for h in prior_history if h.date_of_service >= start})
-    d.sessions_in_window = d.prior_sessions_in_window + (1 if (d.procedure_performed or d.billed_code) else 0)
+        d.prior_sessions_in_window = len(
+            {h.date_of_service for h in prior_history if h.date_of_service >= start}
+        )
+    d.sessions_in_window = d.prior_sessions_in_window + (
+        1 if (d.procedure_performed or d.billed_code) else 0
+    )
 
 
 def _injectate(d: Derived, facts: Facts) -> None:

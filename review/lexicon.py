@@ -7,12 +7,13 @@ stage turns them into medspaCy target and ConText rules; the recommendation reco
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from review.errors import ResourceError
 from review.schema import Strict
@@ -46,7 +47,25 @@ class Entry(Strict):
     category: str | None = None
     body_area: str | None = None
     direction: str | None = None
-    phrases: list[str] = Field(min_length=1)
+    max_scope: int | None = None  # ConText: how many tokens a modifier reaches
+    phrases: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    """Regular expressions over the note text, for wording a phrase list cannot enumerate
+    ("cervical rotation limited", "erector spinae plane (ESP) block"); case-sensitive unless
+    they start with (?i)."""
+
+    @model_validator(mode="after")
+    def _has_something_to_match(self) -> Entry:
+        if not self.phrases and not self.patterns:
+            raise ValueError("an entry needs phrases or patterns")
+        for pattern in self.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"pattern {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
+        return self
 
 
 class Lexicon(Strict):
@@ -63,14 +82,18 @@ def lexicon_dir() -> Path:
 def load_lexicon(kind: str) -> Lexicon:
     path = lexicon_dir() / f"{kind}.yaml"
     if not path.is_file():
-        raise ResourceError("L001", "lexicon file is missing; reinstall the package", source=str(path))
+        raise ResourceError(
+            "L001", "lexicon file is missing; reinstall the package", source=str(path)
+        )
     try:
         lexicon = Lexicon.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         raise ResourceError("L002", f"invalid lexicon: {first}", source=str(path)) from None
     if lexicon.kind != kind:
-        raise ResourceError("L002", f"kind is {lexicon.kind!r}, expected {kind!r}", source=str(path))
+        raise ResourceError(
+            "L002", f"kind is {lexicon.kind!r}, expected {kind!r}", source=str(path)
+        )
     return lexicon
 
 

@@ -24,6 +24,9 @@ PIPELINE_VERSION = "tpi-parse.v1"
 
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|[a-z][.)])\s")
 _HEADING_LINE = re.compile(r"^\s*[A-Z][A-Z0-9 /&,()-]{2,60}:?\s*$")
+_CONTINUES = re.compile(
+    r"(?:[,(&/]|\b(?:and|or|with|of|to|the|a|an|in|at|for|from|by|per))\s*$", re.I
+)
 _HEADING_START = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{1,40}:")
 
 
@@ -38,6 +41,10 @@ def join_wrapped_lines(text: str) -> str:
         pos += len(line)
         nxt = lines[i + 1]
         prev = line.rstrip()
+        if prev.strip() and nxt.strip() and _CONTINUES.search(prev):
+            chars[pos] = " "  # "... to the R upper trapezius,\nR levator scapulae and ..."
+            pos += 1
+            continue
         keep = (
             not prev.strip()
             or not nxt.strip()
@@ -69,7 +76,7 @@ def build_pipeline() -> Language:
     import spacy
     from loguru import logger
     from medspacy.context import ConText, ConTextRule  # noqa: F401 (registers the factory)
-    from medspacy.section_detection import SectionRule, Sectionizer  # noqa: F401
+    from medspacy.section_detection import Sectionizer, SectionRule  # noqa: F401
     from medspacy.target_matcher import TargetMatcher, TargetRule  # noqa: F401
     from spacy.language import Language
 
@@ -104,6 +111,9 @@ def _target_rules(rule_type) -> list:
                 seen.add(key)
                 meta = {"name": entry.name, "category": entry.category}
                 rules.append(rule_type(phrase, label, metadata=meta))
+            for pattern in entry.patterns:
+                meta = {"name": entry.name, "category": entry.category}
+                rules.append(rule_type(entry.name or label, label, pattern=pattern, metadata=meta))
     return rules
 
 
@@ -126,7 +136,12 @@ def _section_rules(rule_type) -> list:
 
 def _context_rules(rule_type) -> list:
     return [
-        rule_type(phrase, entry.category, direction=entry.direction or "BIDIRECTIONAL")
+        rule_type(
+            phrase,
+            entry.category,
+            direction=entry.direction or "BIDIRECTIONAL",
+            max_scope=entry.max_scope,
+        )
         for entry in load_lexicon("context").entries
         for phrase in entry.phrases
     ]
@@ -162,11 +177,16 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
             continue
         start, end = _trim(doc.text, sent.start_char, sent.end_char)
         number = len(sentences) + 1
-        sentences.append(Sentence(id=number, start=start, end=end, section=_section_at(sections, start)))
+        sentences.append(
+            Sentence(id=number, start=start, end=end, section=_section_at(sections, start))
+        )
         for token in sent:
             sentence_of_token[token.i] = number
+    titles = [(s.start, s.start + len(s.title)) for s in sections if s.title]
     mentions = []
     for ent in doc.ents:
+        if any(start <= ent.start_char < end for start, end in titles):
+            continue  # "MEDICATIONS:" is a heading, not a medication
         meta = ent._.target_rule.metadata or {}
         mentions.append(
             Mention(

@@ -40,12 +40,22 @@ def mtsamples_path() -> Path:
     return MTSAMPLES
 
 
-def review_text(text: str, *, claim: dict | None = None, history: list | None = None, kind="procedure_note", date="2026-03-14"):
+def review_text(
+    text: str,
+    *,
+    claim: dict | None = None,
+    history: list | None = None,
+    kind="procedure_note",
+    date="2026-03-14",
+):
     """Review one synthetic note as a case (helper for unit tests)."""
     from review.case import case_from_dict
     from review.pipeline import review_case
 
-    data = {"case_id": "T-1", "documents": [{"id": "note", "kind": kind, "date": date, "text": text}]}
+    data = {
+        "case_id": "T-1",
+        "documents": [{"id": "note", "kind": kind, "date": date, "text": text}],
+    }
     if claim is not None:
         data["claim"] = claim
     if history is not None:
@@ -57,4 +67,6 @@ os.environ.setdefault("REVIEW_RULES_DIR", str(ROOT / "rules"))
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/expected/*.json")
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite tests/golden/expected/*.json"
+    )

@@ -12,10 +12,15 @@ from review.errors import CaseError
 GOOD = {
     "case_id": "C-1",
     "policy": "hphc-tpi",
-    "claim": {"date_of_service": "2026-03-14", "authorization": None,
-              "lines": [{"code": "20552", "units": 1, "modifiers": [], "diagnoses": ["M79.18"]}]},
+    "claim": {
+        "date_of_service": "2026-03-14",
+        "authorization": None,
+        "lines": [{"code": "20552", "units": 1, "modifiers": [], "diagnoses": ["M79.18"]}],
+    },
     "history": [{"date_of_service": "2025-11-02", "code": "20553"}],
-    "documents": [{"id": "proc", "kind": "procedure_note", "date": "2026-03-14", "path": "proc.txt"}],
+    "documents": [
+        {"id": "proc", "kind": "procedure_note", "date": "2026-03-14", "path": "proc.txt"}
+    ],
 }
 
 
@@ -87,17 +92,57 @@ CASES = [
     ("missing path", lambda p: p / "nope", "C001", "no such file"),
     ("malformed JSON", _bad_json, "C003", "line 1 column"),
     ("non-UTF-8 note", _non_utf8, "C002", "re-export the file as UTF-8"),
-    ("bad CPT", lambda p: _with(p, claim__lines__0__code="2055"), "C004", "claim.lines[0].code: '2055' is not a CPT"),
-    ("bad ICD shape", lambda p: _with(p, claim__lines__0__diagnoses=["hello"]), "C004", "diagnoses[0]"),
-    ("zero units", lambda p: _with(p, claim__lines__0__units=0), "C004", "units must be at least 1"),
+    (
+        "bad CPT",
+        lambda p: _with(p, claim__lines__0__code="2055"),
+        "C004",
+        "claim.lines[0].code: '2055' is not a CPT",
+    ),
+    (
+        "bad ICD shape",
+        lambda p: _with(p, claim__lines__0__diagnoses=["hello"]),
+        "C004",
+        "diagnoses[0]",
+    ),
+    (
+        "zero units",
+        lambda p: _with(p, claim__lines__0__units=0),
+        "C004",
+        "units must be at least 1",
+    ),
     ("unknown key", lambda p: _with(p, claimz=1), "C004", "claimz"),
-    ("bad date", lambda p: _with(p, claim__date_of_service="14/03/2026"), "C004", "claim.date_of_service"),
-    ("missing note file", lambda p: _with(p, documents=[{"id": "x", "path": "missing.txt"}]), "C005", "note file not found"),
-    ("duplicate ids", lambda p: _with(p, documents=[{"id": "x", "text": "a"}, {"id": "x", "text": "b"}]), "C007", "duplicate document id"),
-    ("empty notes", lambda p: _with(p, documents=[{"id": "x", "text": "   "}]), "C006", "every document is empty"),
+    (
+        "bad date",
+        lambda p: _with(p, claim__date_of_service="14/03/2026"),
+        "C004",
+        "claim.date_of_service",
+    ),
+    (
+        "missing note file",
+        lambda p: _with(p, documents=[{"id": "x", "path": "missing.txt"}]),
+        "C005",
+        "note file not found",
+    ),
+    (
+        "duplicate ids",
+        lambda p: _with(p, documents=[{"id": "x", "text": "a"}, {"id": "x", "text": "b"}]),
+        "C007",
+        "duplicate document id",
+    ),
+    (
+        "empty notes",
+        lambda p: _with(p, documents=[{"id": "x", "text": "   "}]),
+        "C006",
+        "every document is empty",
+    ),
     ("no documents", lambda p: _with(p, documents=[]), "C006", "no documents"),
     ("folder without case or notes", lambda p: p, "C009", "no case.json"),
-    ("not an object", lambda p: (p / "case.json").write_text("[1, 2]") and p, "C004", "expected a JSON object"),
+    (
+        "not an object",
+        lambda p: (p / "case.json").write_text("[1, 2]") and p,
+        "C004",
+        "expected a JSON object",
+    ),
 ]
 
 

@@ -47,7 +47,9 @@ def test_recommendation_matches_hand_labels(case_dir):
         "supported_code": rec.supported_code,
         "procedure_performed": rec.facts.procedure_performed,
         "muscles": sorted((m.name, m.side) for m in rec.facts.injected_muscles),
-        "rules": {f.rule_id: f.status for f in rec.findings if f.rule_id in labels.get("rules", {})},
+        "rules": {
+            f.rule_id: f.status for f in rec.findings if f.rule_id in labels.get("rules", {})
+        },
     }
     want = {
         "decision": labels["decision"],
@@ -67,7 +69,9 @@ def test_recommendation_matches_snapshot(case_dir, request):
         SNAPSHOTS.mkdir(parents=True, exist_ok=True)
         snapshot.write_text(rendered, encoding="utf-8")
         return
-    assert snapshot.is_file(), f"no snapshot for {case_dir.name}; run pytest --update-golden and review the diff"
+    assert snapshot.is_file(), (
+        f"no snapshot for {case_dir.name}; run pytest --update-golden and review the diff"
+    )
     assert rendered == snapshot.read_text(encoding="utf-8")
 
 
@@ -79,4 +83,6 @@ def test_labels_cover_every_rule_both_ways():
             seen.setdefault(rule_id, set()).add(status)
     for rule_id in [f"TPI-A0{i}" for i in range(1, 8)] + [f"TPI-M{i:02d}" for i in range(1, 11)]:
         assert "met" in seen.get(rule_id, set()), f"{rule_id} is never met in the golden set"
-        assert seen[rule_id] & {"not_met", "insufficient"}, f"{rule_id} never fails in the golden set"
+        assert seen[rule_id] & {"not_met", "insufficient"}, (
+            f"{rule_id} never fails in the golden set"
+        )

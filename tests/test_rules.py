@@ -38,7 +38,9 @@ def test_rule_cases_exercise_every_status_of_every_rule(policy):
             seen.setdefault(rule_id, set()).add(status)
     for rule in policy.rules:
         assert "met" in seen.get(rule.spec.id, set()) or rule.spec.id == "TPI-A01", rule.spec.id
-        assert seen[rule.spec.id] - {"met", "not_applicable"}, f"{rule.spec.id} never fails in tests.yaml"
+        assert seen[rule.spec.id] - {"met", "not_applicable"}, (
+            f"{rule.spec.id} never fails in tests.yaml"
+        )
 
 
 def test_medical_necessity_rules_never_deny(policy):
@@ -69,18 +71,42 @@ def _edit_rule(folder: Path, rule_id: str, **changes):
 
 
 BROKEN = [
-    ("unknown symbol", {"met_when": "exam_feature_counts >= 2"}, "R012", "did you mean 'exam_feature_count'?"),
+    (
+        "unknown symbol",
+        {"met_when": "exam_feature_counts >= 2"},
+        "R012",
+        "did you mean 'exam_feature_count'?",
+    ),
     ("not CEL", {"met_when": "exam_feature_count >= = 2"}, "R008", "not valid CEL"),
-    ("quote not in policy", {"policy_text": "Trigger points must be photographed."}, "R007", "not verbatim"),
+    (
+        "quote not in policy",
+        {"policy_text": "Trigger points must be photographed."},
+        "R007",
+        "not verbatim",
+    ),
     ("unknown evidence", {"evidence": ["exam_finding"]}, "R013", "did you mean 'exam_findings'?"),
-    ("reason names unknown symbol", {"reasons": {"met": "{exam_count}", "not_met": "x", "insufficient": "x", "not_applicable": "x"}}, "R015", "exam_count"),
+    (
+        "reason names unknown symbol",
+        {
+            "reasons": {
+                "met": "{exam_count}",
+                "not_met": "x",
+                "insufficient": "x",
+                "not_applicable": "x",
+            }
+        },
+        "R015",
+        "exam_count",
+    ),
     ("missing reason", {"reasons": {"met": "x"}}, "R014", "no reason for"),
     ("misspelt key", {"met_whn": "true"}, "R005", "met_whn"),
     ("deny is not a status", {"on_not_met": "reject"}, "R005", "on_not_met"),
 ]
 
 
-@pytest.mark.parametrize(("label", "changes", "code", "fragment"), BROKEN, ids=[b[0] for b in BROKEN])
+@pytest.mark.parametrize(
+    ("label", "changes", "code", "fragment"), BROKEN, ids=[b[0] for b in BROKEN]
+)
 def test_broken_rules_fail_at_load_with_a_stable_code(policy_copy, label, changes, code, fragment):
     _edit_rule(policy_copy, "TPI-M04", **changes)
     with pytest.raises(RulesError) as info:
@@ -101,10 +127,20 @@ def test_settings_change_the_outcome_without_code_changes(policy_copy):
     from review.schema import Case, Document, Facts, InjectedMuscle
 
     settings = policy_copy / "settings.yaml"
-    settings.write_text(settings.read_text().replace("count_sides_separately: true", "count_sides_separately: false"))
+    settings.write_text(
+        settings.read_text().replace(
+            "count_sides_separately: true", "count_sides_separately: false"
+        )
+    )
     alt = load_policy("hphc-tpi", policy_copy.parent)
     case = Case(case_id="x", documents=[Document(id="d", text="x")])
-    facts = Facts(procedure_performed=True, injected_muscles=[InjectedMuscle(name="trapezius", side="bilateral"), InjectedMuscle(name="rhomboid", side="left")])
+    facts = Facts(
+        procedure_performed=True,
+        injected_muscles=[
+            InjectedMuscle(name="trapezius", side="bilateral"),
+            InjectedMuscle(name="rhomboid", side="left"),
+        ],
+    )
     assert derive(case, facts, alt).supported_code == "20552"
     load_policy.cache_clear()
     assert derive(case, facts, load_policy("hphc-tpi")).supported_code == "20553"

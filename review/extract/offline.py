@@ -8,6 +8,7 @@ a plan, an earlier injection, an exam, a prior treatment), then read the mention
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -19,9 +20,9 @@ from review.schema import (
     ExamFinding,
     ExcludedService,
     Facts,
+    Injectate,
     InjectedMuscle,
     InjectedRegion,
-    Injectate,
     Mention,
     NoteDiagnosis,
     ParsedDocument,
@@ -45,7 +46,7 @@ _PLANNED = re.compile(
 _HISTORICAL = re.compile(
     r"\b(previous(?:ly)?|prior|last (?:visit|injection|session|time|tpi|month|week)|ago|in the past|"
     r"had (?:a |an |her |his )?(?:trigger|tpi|injection)|has had|s/p|status post|"
-    r"underwent .* (?:on|in) \d)",
+    r"underwent .* (?:on|in) \d|response to (?:the |her |his )?(?:first|last|previous|prior|initial))",
     re.I,
 )
 _REPEAT = re.compile(r"\b(repeat|again|another (?:round|set|series)|re-?inject\w*)\b", re.I)
@@ -60,12 +61,20 @@ _SIDE_AFTER = re.compile(
     r"on the right|on left|on right|left-sided|right-sided|,? left|,? right))",
     re.I,
 )
-_DOSE = re.compile(
-    r"\b\d+(?:\.\d+)?\s?(?:%|mg/ml|mg|ml|cc|mcg|units?|u\b|iu)(?![a-z])", re.I
-)
+_DOSE = re.compile(r"\b\d+(?:\.\d+)?\s?(?:%|mg/ml|mg|ml|cc|mcg|units?|u\b|iu)(?![a-z])", re.I)
 _COUNT_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
 }
 _SITES = re.compile(
     r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+"
@@ -78,15 +87,23 @@ _DURATION = re.compile(
     re.I,
 )
 _PERCENT = re.compile(r"\b(\d{1,3})\s?%\s*(?:relief|improvement|reduction|better|decrease)", re.I)
-_PERCENT_ALT = re.compile(r"(?:relief|improvement|reduction|better)\s+(?:of\s+)?(?:about\s+)?(\d{1,3})\s?%", re.I)
-_PAIN_CHANGE = re.compile(r"\b(\d{1,2})\s?/\s?10\b.{0,40}?\b(?:to|down to|->)\s*(\d{1,2})\s?/\s?10\b", re.I)
+_PERCENT_ALT = re.compile(
+    r"(?:relief|improvement|reduction|better)\s+(?:of\s+)?(?:about\s+)?(\d{1,3})\s?%", re.I
+)
+_PAIN_CHANGE = re.compile(
+    r"\b(\d{1,2})\s?/\s?10\b.{0,40}?\b(?:to|down to|->)\s*(\d{1,2})\s?/\s?10\b", re.I
+)
 _ICD10 = re.compile(r"\b([A-TV-Z]\d{2}\.[0-9A-Z]{1,4})\b")
 _RATIONALE = re.compile(
     r"\b(rationale|medically necessary|medical necessity|necessary because|justif\w+|"
     r"although (?:this|the) diagnosis is not|not on the (?:covered|listed)|unlisted)\b",
     re.I,
 )
-_DATE = re.compile(r"\b(\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{4})\b", re.I)
+_NUMERIC_DATE = re.compile(r"\b(?P<m>\d{1,2})/(?:(?P<d>\d{1,2})/)?(?P<y>\d{4}|\d{2})\b")
+_DATE = re.compile(
+    r"\b(\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{4})\b",
+    re.I,
+)
 
 EXCLUDED_TREATMENTS = {"acupuncture": "acupuncture", "dry_needling": "dry_needling"}
 EXCLUDED_INJECTATES = {"botulinum_toxin": "botulinum_toxin", "proliferant": "prolotherapy"}
@@ -108,9 +125,7 @@ class _Sent:
     by_label: dict[str, list[Mention]] = field(default_factory=dict)
 
 
-def extract_facts(
-    parsed: list[ParsedDocument], date_of_service: dt.date | None = None
-) -> Facts:
+def extract_facts(parsed: list[ParsedDocument], date_of_service: dt.date | None = None) -> Facts:
     """Read every parsed document of a case into one Facts object."""
     sents = [s for doc in parsed for s in _sentences(doc, date_of_service)]
     _procedure_blocks(sents, date_of_service)
@@ -150,7 +165,7 @@ def _procedure_blocks(sents: list[_Sent], dos: dt.date | None) -> None:
 def _continue_lists(sents: list[_Sent]) -> None:
     """List items naming muscles right after today's injection sentence ("injected:" then
     "- R QL: 3 points") are injection sites too."""
-    for prev, s in zip(sents, sents[1:], strict=False):
+    for prev, s in itertools.pairwise(sents):
         if (
             s.mode == "neutral"
             and prev.doc is s.doc
@@ -168,7 +183,11 @@ def _other_service_only(facts: Facts, sents: list[_Sent]) -> None:
     if not any(e.performed and e.kind in NON_MUSCLE_SERVICES for e in facts.excluded_services):
         return
     tpi_done = any(
-        s.mode == "performed" and any(m.name == "trigger_point_injection" and _usable(m) for m in s.by_label.get("procedure", []))
+        s.mode == "performed"
+        and any(
+            m.name == "trigger_point_injection" and _usable(m)
+            for m in s.by_label.get("procedure", [])
+        )
         for s in sents
     )
     if not tpi_done:
@@ -190,28 +209,63 @@ def _sentences(doc: ParsedDocument, dos: dt.date | None) -> Iterable[_Sent]:
     for sentence in doc.sentences:
         mentions = sorted(by_sentence.get(sentence.id, []), key=lambda m: m.start)
         text = doc.sentence_text(sentence)
-        s = _Sent(doc=doc, sentence=sentence, mentions=mentions, text=text, section=sentence.section)
-        s.evidence = Evidence(document_id=doc.document_id, start=sentence.start, end=sentence.end, text=text)
+        s = _Sent(
+            doc=doc, sentence=sentence, mentions=mentions, text=text, section=sentence.section
+        )
+        s.evidence = Evidence(
+            document_id=doc.document_id, start=sentence.start, end=sentence.end, text=text
+        )
         for m in mentions:
             s.by_label.setdefault(m.label, []).append(m)
         s.mode = _mode(s)
+        if (
+            s.mode in ("performed", "neutral")
+            and _injection_mentions(s)
+            and _dated_before(text, dos)
+        ):
+            s.mode = "historical"  # "First TPI on 11/18/2025 ..." in today's note
         if earlier_visit and s.mode == "performed":
             s.mode = "historical"
         yield s
 
 
+def _dated_before(text: str, dos: dt.date | None) -> bool:
+    """The sentence carries a date earlier than the date of service."""
+    if dos is None:
+        return False
+    for match in _NUMERIC_DATE.finditer(text):
+        month, day, year = match.group("m"), match.group("d"), match.group("y")
+        year_n = int(year) + (2000 if len(year) == 2 else 0)
+        try:
+            when = dt.date(year_n, int(month), int(day) if day else 1)
+        except ValueError:
+            continue
+        if when < dos.replace(day=1) if not day else when < dos:
+            return True
+    return False
+
+
 NEEDLE_SERVICES = {"acupuncture", "dry_needling", "electrical_stimulation", "botulinum_toxin"}
 """Excluded services that still put needles into muscles: their sentences name injected muscles."""
 NON_MUSCLE_SERVICES = {
-    "joint_injection", "bursa_injection", "tendon_sheath_injection", "nerve_block", "epidural",
-    "trigger_finger", "prolotherapy",
+    "joint_injection",
+    "bursa_injection",
+    "tendon_sheath_injection",
+    "nerve_block",
+    "epidural",
+    "trigger_finger",
+    "prolotherapy",
 }
 """Excluded services whose needle goes elsewhere (joint, nerve, tendon sheath, ligament)."""
 _LIST_START = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|[a-z][.)])\s")
 
 
 def _injection_mentions(s: _Sent) -> list[Mention]:
-    out = [m for m in s.by_label.get("procedure", []) if m.name in ("trigger_point_injection", "injection_verb")]
+    out = [
+        m
+        for m in s.by_label.get("procedure", [])
+        if m.name in ("trigger_point_injection", "injection_verb")
+    ]
     out += [m for m in s.by_label.get("excluded_service", []) if m.name in NEEDLE_SERVICES]
     out += [m for m in s.by_label.get("treatment", []) if m.name in EXCLUDED_TREATMENTS]
     return out
@@ -233,7 +287,9 @@ def _mode(s: _Sent) -> str:
         return "performed" if site_only else "neutral"
     if all(m.negated for m in injections):
         return "negated"
-    if any(m.hypothetical for m in injections) or section == "plan" and not _PERFORMED.search(s.text):
+    if any(m.hypothetical for m in injections) or (
+        section == "plan" and not _PERFORMED.search(s.text)
+    ):
         return "planned"
     if _PLANNED.search(s.text) and not (in_procedure and _PERFORMED.search(s.text)):
         return "planned"
@@ -256,7 +312,11 @@ def _usable(m: Mention) -> bool:
 
 
 def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None:
-    tpi = [s for s in sents if any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))]
+    tpi = [
+        s
+        for s in sents
+        if any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))
+    ]
     done = [s for s in performed if _injection_mentions(s) or s.section == "procedure"]
     if done:
         facts.procedure_performed = True
@@ -279,11 +339,14 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None
             continue
         sides = _sides(s)
         for m in s.by_label.get("muscle", []):
-            if not _usable(m) or m.historical and s.section != "procedure":
+            if not _usable(m) or (m.historical and s.section != "procedure"):
                 continue
             entry = muscles.get(m.name)
             item = found_muscles.setdefault(
-                m.name, InjectedMuscle(name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None)
+                m.name,
+                InjectedMuscle(
+                    name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None
+                ),
             )
             item.side = _merge_side(item.side, sides[m.start])
             _add_evidence(item.evidence, s.evidence)
@@ -294,7 +357,10 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None
                 continue  # the sentence names the muscle too: the region only qualifies it
             entry = regions.get(m.name)
             item_r = found_regions.setdefault(
-                m.name, InjectedRegion(name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None)
+                m.name,
+                InjectedRegion(
+                    name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None
+                ),
             )
             item_r.side = _merge_side(item_r.side, sides[m.start])
             _add_evidence(item_r.evidence, s.evidence)
@@ -320,7 +386,11 @@ def _sides(s: _Sent) -> dict[int, str]:
         words = _SIDE_WORD.findall(before)
         if words:
             current = _side_of(words[-1])
-            if re.search(r"\b(left|lt|l)\b.{0,12}\b(and|&|/)\s*(right|rt|r)\b|\b(right|rt|r)\b.{0,12}\b(and|&|/)\s*(left|lt|l)\b", before, re.I):
+            if re.search(
+                r"\b(left|lt|l)\b.{0,12}\b(and|&|/)\s*(right|rt|r)\b|\b(right|rt|r)\b.{0,12}\b(and|&|/)\s*(left|lt|l)\b",
+                before,
+                re.I,
+            ):
                 current = "bilateral"
         elif re.search(r"[;.]", before):
             current = "unspecified"
@@ -428,7 +498,12 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
                 continue  # today's acupuncture/dry needling is an excluded service, not a prior treatment
             if is_plan or (m.hypothetical and outcome is None):
                 if not m.negated:
-                    item = concurrent.setdefault(m.name, Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"))
+                    item = concurrent.setdefault(
+                        m.name,
+                        Treatment(
+                            name=m.name, category=m.category or "noninvasive", outcome="ongoing"
+                        ),
+                    )
                     _add_evidence(item.evidence, s.evidence)
                 continue
             if m.negated and outcome is None:
@@ -437,19 +512,36 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
                 result = outcome or ("ongoing" if s.section == "medications" else "unknown")
             item = prior.get(m.name)
             if item is None:
-                item = prior[m.name] = Treatment(name=m.name, category=m.category or "noninvasive", outcome=result, duration=duration)
+                item = prior[m.name] = Treatment(
+                    name=m.name,
+                    category=m.category or "noninvasive",
+                    outcome=result,
+                    duration=duration,
+                )
             elif _OUTCOME_RANK[result] > _OUTCOME_RANK[item.outcome]:
                 item.outcome = result  # type: ignore[assignment]
                 item.duration = duration or item.duration
             _add_evidence(item.evidence, s.evidence)
             if result == "ongoing" and not m.negated:  # current therapy continues alongside
-                cur = concurrent.setdefault(m.name, Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"))
+                cur = concurrent.setdefault(
+                    m.name,
+                    Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"),
+                )
                 _add_evidence(cur.evidence, s.evidence)
     facts.prior_treatments = list(prior.values())
     facts.concurrent_therapies = list(concurrent.values())
 
 
-_OUTCOME_RANK = {"not_tried": -1, "unknown": 0, "ongoing": 1, "effective": 2, "partial": 3, "not_tolerated": 4, "contraindicated": 5, "failed": 6}
+_OUTCOME_RANK = {
+    "not_tried": -1,
+    "unknown": 0,
+    "ongoing": 1,
+    "effective": 2,
+    "partial": 3,
+    "not_tolerated": 4,
+    "contraindicated": 5,
+    "failed": 6,
+}
 
 
 def _outcome(s: _Sent) -> str | None:
@@ -477,11 +569,16 @@ def _duration(text: str) -> str | None:
 def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
     for i, s in enumerate(sents):
         tpi = [m for m in s.by_label.get("procedure", []) if m.name == "trigger_point_injection"]
-        if not tpi or s.mode != "historical":
-            if not (tpi and _REPEAT.search(s.text) and s.mode == "performed"):
-                continue
+        earlier = tpi and s.mode == "historical"
+        repeat_today = tpi and s.mode == "performed" and _REPEAT.search(s.text)
+        if not (earlier or repeat_today):
+            continue
         context = [s]
-        if i + 1 < len(sents) and sents[i + 1].doc is s.doc and not sents[i + 1].by_label.get("procedure"):
+        if (
+            i + 1 < len(sents)
+            and sents[i + 1].doc is s.doc
+            and not sents[i + 1].by_label.get("procedure")
+        ):
             context.append(sents[i + 1])
         text = " ".join(c.text for c in context)
         outcomes = [_outcome_name(m) for c in context for m in c.by_label.get("outcome", [])]
@@ -490,7 +587,11 @@ def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
         response = "unknown"
         if "failed" in outcomes:
             response = "no_relief"
-        elif any(o in ("effective", "partial") for o in outcomes) or percent or (pain and int(pain.group(2)) < int(pain.group(1))):
+        elif (
+            any(o in ("effective", "partial") for o in outcomes)
+            or percent
+            or (pain and int(pain.group(2)) < int(pain.group(1)))
+        ):
             response = "improved"
         if percent and int(percent.group(1)) == 0:
             response = "no_relief"
@@ -528,7 +629,9 @@ def _diagnoses(facts: Facts, sents: list[_Sent]) -> None:
 
 def _excluded(facts: Facts, sents: list[_Sent]) -> None:
     found: dict[tuple[str, bool], ExcludedService] = {}
-    has_documented_other_agent = any(i.category != "botulinum_toxin" and i.dose for i in facts.injectate)
+    has_documented_other_agent = any(
+        i.category != "botulinum_toxin" and i.dose for i in facts.injectate
+    )
     for s in sents:
         signals: list[tuple[str, Mention]] = []
         for m in s.by_label.get("excluded_service", []):
@@ -540,15 +643,27 @@ def _excluded(facts: Facts, sents: list[_Sent]) -> None:
             if m.category in EXCLUDED_INJECTATES:
                 signals.append((EXCLUDED_INJECTATES[m.category], m))
         for kind, m in signals:
-            performed = _usable(m) and not m.historical and s.mode not in ("planned", "historical", "negated") and (
-                s.section == "procedure" or s.mode == "performed" or bool(_PERFORMED.search(s.text))
+            performed = (
+                _usable(m)
+                and not m.historical
+                and s.mode not in ("planned", "historical", "negated")
+                and (
+                    s.section == "procedure"
+                    or s.mode == "performed"
+                    or bool(_PERFORMED.search(s.text))
+                )
             )
             if performed and kind == "botulinum_toxin" and m.label == "injectate":
                 # "TPI with Botox" in a title, while the procedure documents another agent with a
                 # dose and no toxin dose: the toxin was named, not injected.
-                dosed = bool(_DOSE.search(s.doc.text[m.start : min(m.end + 30, s.sentence.end)]) or _DOSE.search(s.doc.text[max(s.sentence.start, m.start - 30) : m.start]))
+                dosed = bool(
+                    _DOSE.search(s.doc.text[m.start : min(m.end + 30, s.sentence.end)])
+                    or _DOSE.search(s.doc.text[max(s.sentence.start, m.start - 30) : m.start])
+                )
                 performed = dosed or not has_documented_other_agent
-            item = found.setdefault((kind, performed), ExcludedService(kind=kind, performed=performed))
+            item = found.setdefault(
+                (kind, performed), ExcludedService(kind=kind, performed=performed)
+            )
             _add_evidence(item.evidence, s.evidence)
     facts.excluded_services = list(found.values())
 
@@ -584,5 +699,13 @@ def _sorted(facts: Facts) -> Facts:
             continue
         for item in value:
             item.evidence.sort(key=key)
-        value.sort(key=lambda item: (getattr(item, "name", None) or getattr(item, "kind", None) or getattr(item, "code", None) or "", [key(e) for e in item.evidence]))
+        value.sort(
+            key=lambda item: (
+                getattr(item, "name", None)
+                or getattr(item, "kind", None)
+                or getattr(item, "code", None)
+                or "",
+                [key(e) for e in item.evidence],
+            )
+        )
     return facts

@@ -36,14 +36,22 @@ def check_policy(policy_id: str) -> str:
     path = policy.folder / "covered_diagnoses.yaml"
     for i, entry in enumerate(policy.codes.covered):
         if not index.is_valid(entry.code):
-            raise RulesError("R016", f"{entry.code!r} is not an ICD-10-CM code in release {index.version}; fix or remove it",
-                             source=str(path), field=f"covered[{i}]")
+            raise RulesError(
+                "R016",
+                f"{entry.code!r} is not an ICD-10-CM code in release {index.version}; fix or remove it",
+                source=str(path),
+                field=f"covered[{i}]",
+            )
     for code in policy.codes.nonspecific:
         if not index.is_valid(code):
-            raise RulesError("R016", f"{code!r} is not an ICD-10-CM code", source=str(path), field="nonspecific")
+            raise RulesError(
+                "R016", f"{code!r} is not an ICD-10-CM code", source=str(path), field="nonspecific"
+            )
     tests = load_rule_tests(policy_id)
-    return (f"{len(policy.rules)} rules, {len(policy.codes.covered)} covered codes valid in ICD-10-CM "
-            f"{index.version}, {len(tests.cases)} rule test cases")
+    return (
+        f"{len(policy.rules)} rules, {len(policy.codes.covered)} covered codes valid in ICD-10-CM "
+        f"{index.version}, {len(tests.cases)} rule test cases"
+    )
 
 
 def load_rule_tests(policy_id: str) -> RuleTestFile:
@@ -62,7 +70,9 @@ def run_rule_tests(policy_id: str) -> tuple[list[str], int]:
             total += 1
             policy.rule(rule_id)  # unknown ids fail loudly with a suggestion
             if statuses.get(rule_id) != expected:
-                failures.append(f"FAIL {case.name}: {rule_id} expected {expected}, got {statuses.get(rule_id)}")
+                failures.append(
+                    f"FAIL {case.name}: {rule_id} expected {expected}, got {statuses.get(rule_id)}"
+                )
     return failures, total
 
 
@@ -72,9 +82,17 @@ def rule_statuses(policy_id: str, symbols: dict[str, object], name: str = "test"
         derived = Derived.model_validate(symbols)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise RulesError("R017", f"test case {name!r}: {err['msg']}", source=str(policy.folder / "tests.yaml"),
-                         field=".".join(str(p) for p in err["loc"])) from None
+        raise RulesError(
+            "R017",
+            f"test case {name!r}: {err['msg']}",
+            source=str(policy.folder / "tests.yaml"),
+            field=".".join(str(p) for p in err["loc"]),
+        ) from None
     unknown = set(symbols) - set(Derived.model_fields)
     if unknown:
-        raise RulesError("R017", f"test case {name!r} sets unknown symbols {sorted(unknown)}", source=str(policy.folder / "tests.yaml"))
+        raise RulesError(
+            "R017",
+            f"test case {name!r} sets unknown symbols {sorted(unknown)}",
+            source=str(policy.folder / "tests.yaml"),
+        )
     return {f.rule_id: f.status for f in evaluate(derived, Facts(), policy)}

@@ -38,7 +38,9 @@ def _finding(rule: Rule, activation, values: dict[str, str], facts: Facts) -> Fi
         evidence=evidence,
         title=spec.title,
         kind=spec.kind,
-        missing_documentation=spec.missing_documentation if status in ("insufficient", "not_met") else None,
+        missing_documentation=spec.missing_documentation
+        if status in ("insufficient", "not_met")
+        else None,
     )
 
 
@@ -47,7 +49,9 @@ def _true(rule: Rule, name: str, activation) -> bool:
     if isinstance(result, Exception):  # celpy returns CELEvalError values instead of raising
         from review.errors import RulesError
 
-        raise RulesError("R020", f"rule {rule.spec.id}: {name} failed to evaluate: {result}", source=rule.spec.id)
+        raise RulesError(
+            "R020", f"rule {rule.spec.id}: {name} failed to evaluate: {result}", source=rule.spec.id
+        )
     return bool(result)
 
 

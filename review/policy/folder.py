@@ -27,8 +27,23 @@ from review.errors import RulesError
 from review.schema import Facts, Strict
 
 CEL_MACROS = {"exists", "all", "exists_one", "map", "filter"}
-CEL_BUILTINS = {"size", "has", "int", "uint", "double", "string", "bool", "type", "matches",
-                "contains", "startsWith", "endsWith", "true", "false", "null"}
+CEL_BUILTINS = {
+    "size",
+    "has",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bool",
+    "type",
+    "matches",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "true",
+    "false",
+    "null",
+}
 
 
 class RuleSpec(Strict):
@@ -119,8 +134,17 @@ class Rule:
 
 
 class Policy:
-    def __init__(self, policy_id: str, folder: Path, meta: SettingsFile, rules: list[Rule],
-                 codes: CodesFile, policy_text: str, sha256: str, rules_version: str):
+    def __init__(
+        self,
+        policy_id: str,
+        folder: Path,
+        meta: SettingsFile,
+        rules: list[Rule],
+        codes: CodesFile,
+        policy_text: str,
+        sha256: str,
+        rules_version: str,
+    ):
         self.id = policy_id
         self.folder = folder
         self.title = meta.title
@@ -137,8 +161,12 @@ class Policy:
                 return rule
         ids = [r.spec.id for r in self.rules]
         hint = difflib.get_close_matches(rule_id, ids, n=1)
-        raise RulesError("R010", f"no rule {rule_id!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; rules are {', '.join(ids)}"),
-                         source=str(self.folder))
+        raise RulesError(
+            "R010",
+            f"no rule {rule_id!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else f"; rules are {', '.join(ids)}"),
+            source=str(self.folder),
+        )
 
 
 def rules_root() -> Path:
@@ -149,7 +177,11 @@ def rules_root() -> Path:
 
 def available_policies() -> list[str]:
     root = rules_root()
-    return sorted(p.name for p in root.iterdir() if (p / "rules.yaml").is_file()) if root.is_dir() else []
+    return (
+        sorted(p.name for p in root.iterdir() if (p / "rules.yaml").is_file())
+        if root.is_dir()
+        else []
+    )
 
 
 @cache
@@ -158,25 +190,44 @@ def load_policy(policy_id: str = "hphc-tpi", root: Path | None = None) -> Policy
     if not (folder / "rules.yaml").is_file():
         known = available_policies()
         hint = difflib.get_close_matches(policy_id, known, n=1)
-        msg = f"unknown policy {policy_id!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(known) or 'none'}")
+        msg = f"unknown policy {policy_id!r}" + (
+            f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(known) or 'none'}"
+        )
         raise RulesError("R001", msg, source=str(folder))
     meta = _load_yaml(folder / "settings.yaml", SettingsFile)
     rules_file = _load_yaml(folder / "rules.yaml", RulesFile)
     codes = _load_yaml(folder / "covered_diagnoses.yaml", CodesFile)
     text_path = folder / meta.policy_file
     if not text_path.is_file():
-        raise RulesError("R002", "policy text file is missing; every rule quotes it", source=str(text_path))
+        raise RulesError(
+            "R002", "policy text file is missing; every rule quotes it", source=str(text_path)
+        )
     policy_text = text_path.read_text(encoding="utf-8")
     for doc, name in ((meta, "settings.yaml"), (rules_file, "rules.yaml")):
         if doc.policy != policy_id:
-            raise RulesError("R003", f"policy is {doc.policy!r} but the folder is {policy_id!r}", source=str(folder / name))
+            raise RulesError(
+                "R003",
+                f"policy is {doc.policy!r} but the folder is {policy_id!r}",
+                source=str(folder / name),
+            )
     rules = _check_rules(rules_file, folder / "rules.yaml", _normalise(policy_text))
-    return Policy(policy_id, folder, meta, rules, codes, policy_text, policy_sha256(folder), rules_file.version)
+    return Policy(
+        policy_id,
+        folder,
+        meta,
+        rules,
+        codes,
+        policy_text,
+        policy_sha256(folder),
+        rules_file.version,
+    )
 
 
 def policy_sha256(folder: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(
+        p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ):
         digest.update(path.relative_to(folder).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
@@ -189,7 +240,9 @@ def _load_yaml(path: Path, model):
     try:
         return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
-        raise RulesError("R004", f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)) from None
+        raise RulesError(
+            "R004", f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)
+        ) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
@@ -213,8 +266,11 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
             raise RulesError("R006", f"rule {rule.id} is defined twice", source=str(path))
         seen.add(rule.id)
         if rule.source == "policy" and _normalise(rule.policy_text) not in policy_text:
-            raise RulesError("R007", f"rule {rule.id}: policy_text is not verbatim in the policy file; quote the sentence exactly",
-                             source=str(path))
+            raise RulesError(
+                "R007",
+                f"rule {rule.id}: policy_text is not verbatim in the policy file; quote the sentence exactly",
+                source=str(path),
+            )
         programs = {}
         for name in ("applies_when", "met_when", "insufficient_when"):
             expr = getattr(rule, name)
@@ -222,26 +278,48 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
                 ast = env.compile(expr)
             except Exception as exc:  # celpy raises its own CELParseError
                 first = str(exc).splitlines()[0]
-                raise RulesError("R008", f"rule {rule.id}: {name} is not valid CEL: {first}", source=str(path)) from None
+                raise RulesError(
+                    "R008", f"rule {rule.id}: {name} is not valid CEL: {first}", source=str(path)
+                ) from None
             for ident in sorted(_identifiers(ast) - symbols):
                 hint = difflib.get_close_matches(ident, symbols, n=1)
-                raise RulesError("R012", f"rule {rule.id} uses unknown fact {ident!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
-                                 source=str(path), field=name)
+                raise RulesError(
+                    "R012",
+                    f"rule {rule.id} uses unknown fact {ident!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    source=str(path),
+                    field=name,
+                )
             programs[name] = env.program(ast)
         for source in rule.evidence:
             if source not in facts_fields:
                 hint = difflib.get_close_matches(source, facts_fields, n=1)
-                raise RulesError("R013", f"rule {rule.id} cites evidence from unknown fact {source!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
-                                 source=str(path), field="evidence")
+                raise RulesError(
+                    "R013",
+                    f"rule {rule.id} cites evidence from unknown fact {source!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    source=str(path),
+                    field="evidence",
+                )
         missing = {"met", "not_met", "insufficient", "not_applicable"} - set(rule.reasons)
         if missing:
-            raise RulesError("R014", f"rule {rule.id} has no reason for {', '.join(sorted(missing))}", source=str(path), field="reasons")
+            raise RulesError(
+                "R014",
+                f"rule {rule.id} has no reason for {', '.join(sorted(missing))}",
+                source=str(path),
+                field="reasons",
+            )
         for status, template in rule.reasons.items():
             for _, field_name, _, _ in string.Formatter().parse(template):
                 if field_name and field_name not in symbols:
                     hint = difflib.get_close_matches(field_name, symbols, n=1)
-                    raise RulesError("R015", f"rule {rule.id} reason '{status}' names unknown symbol {field_name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
-                                     source=str(path), field="reasons")
+                    raise RulesError(
+                        "R015",
+                        f"rule {rule.id} reason '{status}' names unknown symbol {field_name!r}"
+                        + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                        source=str(path),
+                        field="reasons",
+                    )
         rules.append(Rule(rule, programs))
     return rules
 
@@ -258,8 +336,16 @@ def _identifiers(ast) -> set[str]:
         elif node.data == "member_dot_arg":
             method = next((str(c) for c in node.children if isinstance(c, Token)), "")
             if method in CEL_MACROS:
-                exprlist = next((c for c in node.children if isinstance(c, Tree) and c.data == "exprlist"), None)
+                exprlist = next(
+                    (c for c in node.children if isinstance(c, Tree) and c.data == "exprlist"), None
+                )
                 if exprlist is not None and exprlist.children:
                     first = exprlist.children[0]
-                    bound.update(str(t) for sub in first.iter_subtrees() if sub.data == "ident" for t in sub.children if isinstance(t, Token))
+                    bound.update(
+                        str(t)
+                        for sub in first.iter_subtrees()
+                        if sub.data == "ident"
+                        for t in sub.children
+                        if isinstance(t, Token)
+                    )
     return idents - bound - CEL_BUILTINS

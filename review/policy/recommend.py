@@ -23,11 +23,14 @@ def recommend(
 ) -> Recommendation:
     specs = {rule.spec.id: rule.spec for rule in policy.rules}
     denials = [
-        f for f in findings
+        f
+        for f in findings
         if (f.status == "not_met" and specs[f.rule_id].on_not_met == "deny")
         or (f.status == "insufficient" and specs[f.rule_id].on_insufficient == "deny")
     ]
-    open_items = [f for f in findings if f.status in ("not_met", "insufficient") and f not in denials]
+    open_items = [
+        f for f in findings if f.status in ("not_met", "insufficient") and f not in denials
+    ]
     extra = list(extra_pend_reasons or [])
     if denials:
         decision = "deny"
@@ -49,7 +52,9 @@ def recommend(
     )
 
 
-def _summary(decision: str, denials: list[Finding], open_items: list[Finding], extra: list[str], d: Derived) -> str:
+def _summary(
+    decision: str, denials: list[Finding], open_items: list[Finding], extra: list[str], d: Derived
+) -> str:
     code = _code_phrase(d)
     if decision == "deny":
         first = denials[0]
@@ -57,14 +62,20 @@ def _summary(decision: str, denials: list[Finding], open_items: list[Finding], e
     if decision == "approve":
         return f"Approve: every applicable criterion is met; {code}."
     ids = ", ".join(f.rule_id for f in open_items)
-    parts = [f"Pend for nurse review: {len(open_items)} criteria not met or not documented ({ids})" if open_items else "Pend for nurse review"]
+    parts = [
+        f"Pend for nurse review: {len(open_items)} criteria not met or not documented ({ids})"
+        if open_items
+        else "Pend for nurse review"
+    ]
     parts.extend(extra)
     return "; ".join(parts) + f"; {code}."
 
 
 def _code_phrase(d: Derived) -> str:
     if not d.supported_code:
-        return "documentation supports no trigger point injection code" + (f" (billed {d.billed_code})" if d.billed_code else "")
+        return "documentation supports no trigger point injection code" + (
+            f" (billed {d.billed_code})" if d.billed_code else ""
+        )
     muscles = f"{d.distinct_muscle_count} muscle{'s' if d.distinct_muscle_count != 1 else ''}"
     if d.billed_code and d.billed_code != d.supported_code:
         return f"billed {d.billed_code} but documentation supports {d.supported_code} ({muscles})"

@@ -18,8 +18,13 @@ def render_text(rec: Recommendation, *, width: int = 100, quotes: bool = True) -
         *textwrap.wrap(rec.summary, width),
         "",
     ]
-    for kind, heading in (("administrative", "Administrative and coding"), ("medical_necessity", "Medical necessity")):
-        group = sorted((f for f in rec.findings if f.kind == kind), key=lambda f: (ORDER[f.status], f.rule_id))
+    for kind, heading in (
+        ("administrative", "Administrative and coding"),
+        ("medical_necessity", "Medical necessity"),
+    ):
+        group = sorted(
+            (f for f in rec.findings if f.kind == kind), key=lambda f: (ORDER[f.status], f.rule_id)
+        )
         if not group:
             continue
         lines.append(heading)
@@ -29,27 +34,42 @@ def render_text(rec: Recommendation, *, width: int = 100, quotes: bool = True) -
     if rec.missing_documentation:
         lines.append("Missing documentation")
         for item in rec.missing_documentation:
-            lines.extend(textwrap.wrap(item, width, initial_indent="  - ", subsequent_indent="    "))
+            lines.extend(
+                textwrap.wrap(item, width, initial_indent="  - ", subsequent_indent="    ")
+            )
         lines.append("")
     if rec.ungrounded:
         lines.append(f"Ungrounded evidence dropped: {len(rec.ungrounded)}")
     p = rec.provenance
-    lines.append(f"Policy {p.policy} (rules {p.rules_sha256[:12]}), extractor {p.extractor}, version {p.version}")
+    lines.append(
+        f"Policy {p.policy} (rules {p.rules_sha256[:12]}), extractor {p.extractor}, version {p.version}"
+    )
     return "\n".join(lines) + "\n"
 
 
 def _finding(f: Finding, width: int, quotes: bool) -> list[str]:
     out = [f"  [{MARKS[f.status]:>7}] {f.rule_id} {f.title}"]
-    out += textwrap.wrap(f.reason, width, initial_indent="            ", subsequent_indent="            ")
+    out += textwrap.wrap(
+        f.reason, width, initial_indent="            ", subsequent_indent="            "
+    )
     if f.status in ("not_met", "insufficient"):
-        out += textwrap.wrap(f'Policy: "{f.policy_text}"', width, initial_indent="            ", subsequent_indent="              ")
+        out += textwrap.wrap(
+            f'Policy: "{f.policy_text}"',
+            width,
+            initial_indent="            ",
+            subsequent_indent="              ",
+        )
     if quotes and f.status != "not_applicable":
         for ev in f.evidence[:4]:
             quote = " ".join(ev.text.split())
             if len(quote) > 160:
                 quote = quote[:157] + "..."
-            out += textwrap.wrap(f'> {ev.document_id} [{ev.start}:{ev.end}] "{quote}"', width,
-                                 initial_indent="            ", subsequent_indent="              ")
+            out += textwrap.wrap(
+                f'> {ev.document_id} [{ev.start}:{ev.end}] "{quote}"',
+                width,
+                initial_indent="            ",
+                subsequent_indent="              ",
+            )
         if len(f.evidence) > 4:
             out.append(f"            > ... {len(f.evidence) - 4} more")
     return out
