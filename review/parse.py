@@ -83,17 +83,21 @@ def build_pipeline() -> Language:
     logger.disable("PyRuSH")  # PyRuSH logs every token at import-time default level
     if not Language.has_factory("review_line_breaks"):
         Language.component("review_line_breaks", func=_line_break_starts)
+    if not Language.has_factory("review_regex_targets"):
+        Language.factory("review_regex_targets", func=lambda nlp, name: RegexTargets(TargetRule))
 
     nlp = spacy.blank("en")
     nlp.add_pipe("review_line_breaks")
     nlp.add_pipe("sentencizer")
     matcher = nlp.add_pipe("medspacy_target_matcher")
     matcher.add(_target_rules(TargetRule))
+    nlp.add_pipe("review_regex_targets")
     sectionizer = nlp.add_pipe(
         "medspacy_sectionizer", config={"rules": None, "require_start_line": True}
     )
-    sectionizer.add(_section_rules(SectionRule))
-    context = nlp.add_pipe("medspacy_context", config={"rules": "default"})
+    sectionizer.add(_section_rules(SectionRule, nlp))
+    context = nlp.add_pipe("medspacy_context", config={"rules": None})
+    context.add(_default_context_rules(ConTextRule, context.DEFAULT_RULES_FILEPATH))
     context.add(_context_rules(ConTextRule))
     return nlp
 
@@ -111,26 +115,82 @@ def _target_rules(rule_type) -> list:
                 seen.add(key)
                 meta = {"name": entry.name, "category": entry.category}
                 rules.append(rule_type(phrase, label, metadata=meta))
-            for pattern in entry.patterns:
-                meta = {"name": entry.name, "category": entry.category}
-                rules.append(rule_type(entry.name or label, label, pattern=pattern, metadata=meta))
     return rules
 
 
-def _section_rules(rule_type) -> list:
+class RegexTargets:
+    """Lexicon ``patterns`` (regular expressions) as targets, merged with the phrase matches.
+
+    medspaCy's own regex matching rebuilds ``doc.text`` once per rule, which dominated parse
+    time; this component builds it once per document. Overlaps keep the longest span."""
+
+    def __init__(self, rule_type):
+        self.rules = []
+        for kind in TARGET_KINDS:
+            for entry in load_lexicon(kind).entries:
+                for pattern in entry.patterns:
+                    meta = {"name": entry.name, "category": entry.category}
+                    rule = rule_type(entry.name or kind, LABELS[kind], metadata=meta)
+                    self.rules.append((re.compile(pattern), rule))
+
+    def __call__(self, doc: Doc) -> Doc:
+        from spacy.util import filter_spans
+
+        text = doc.text
+        found = []
+        for regex, rule in self.rules:
+            for match in regex.finditer(text):
+                span = doc.char_span(
+                    match.start(), match.end(), label=rule.category, alignment_mode="expand"
+                )
+                if span is not None and len(span):
+                    span._.target_rule = rule
+                    found.append(span)
+        if found:
+            doc.ents = filter_spans([*doc.ents, *found])
+        return doc
+
+
+def _section_rules(rule_type, nlp: Language) -> list:
+    """A "title:" rule per heading phrase, and a case-sensitive token rule for the same heading
+    in capitals without a colon ("PROCEDURE PERFORMED" alone on its line)."""
     rules = []
     for entry in load_lexicon("sections").entries:
         for phrase in entry.phrases:
             rules.append(rule_type(f"{phrase}:", entry.name))
-            if len(phrase) < 2:
-                continue  # "A" alone on a line is not a heading
-            rules.append(
-                rule_type(
-                    phrase.upper(),
-                    entry.name,
-                    pattern=rf"(?m)^[ \t]*{re.escape(phrase.upper())}[ \t]*(?=\r?\n)",
-                )
-            )
+            if len(phrase) > 1:
+                tokens = [{"TEXT": t.text} for t in nlp.make_doc(phrase.upper())]
+                rules.append(rule_type(phrase.upper(), entry.name, pattern=tokens))
+    return rules
+
+
+def _default_context_rules(rule_type, path: str) -> list:
+    """medspaCy's default English ConText rules, with each token pattern expanded into the
+    phrases it matches (every pattern there is LOWER / LOWER IN with optional tokens). Phrase
+    rules run on spaCy's PhraseMatcher: the token Matcher took a third of parse time."""
+    import itertools
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)["context_rules"]
+    rules = []
+    for item in data:
+        pattern = item.get("pattern")
+        extra = {
+            k: item[k] for k in ("direction", "max_scope", "max_targets") if item.get(k) is not None
+        }
+        if not pattern:
+            rules.append(rule_type(item["literal"], item["category"], **extra))
+            continue
+        choices = []
+        for token in pattern:
+            lower = token["LOWER"]
+            words = list(lower["IN"]) if isinstance(lower, dict) else [lower]
+            choices.append([*words, ""] if token.get("OP") == "?" else words)
+        phrases = {" ".join(w for w in combo if w) for combo in itertools.product(*choices)}
+        rules.extend(
+            rule_type(phrase, item["category"], **extra) for phrase in sorted(phrases) if phrase
+        )
     return rules
 
 
@@ -160,12 +220,13 @@ def parse_documents(documents: list[Document], nlp: Language | None = None) -> l
 
 
 def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
+    text = document.text  # same length as doc.text (only wrapped line breaks differ)
     sections = [
         Section(
             category=s.category or "unknown",
             title=doc[s.title_start : s.title_end].text,
-            start=doc[s.section_span[0]].idx if s.section_span[0] < len(doc) else len(doc.text),
-            end=_char_end(doc, s.section_span[1]),
+            start=doc[s.section_span[0]].idx if s.section_span[0] < len(doc) else len(text),
+            end=len(text) if s.section_span[1] >= len(doc) else doc[s.section_span[1]].idx,
         )
         for s in doc._.sections
         if s.category
@@ -175,7 +236,7 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
     for sent in doc.sents:
         if not sent.text.strip():
             continue
-        start, end = _trim(doc.text, sent.start_char, sent.end_char)
+        start, end = _trim(text, sent.start_char, sent.end_char)
         number = len(sentences) + 1
         sentences.append(
             Sentence(id=number, start=start, end=end, section=_section_at(sections, start))
@@ -213,10 +274,6 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
         sections=sections,
         mentions=mentions,
     )
-
-
-def _char_end(doc: Doc, token_end: int) -> int:
-    return len(doc.text) if token_end >= len(doc) else doc[token_end].idx
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

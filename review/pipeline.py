@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from review import __version__
-from review.derive import date_of_service, derive
+from review.derive import TPI_CODES, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
 from review.schema import Case, Evidence, Facts, Provenance, Recommendation
@@ -46,7 +46,8 @@ def extract(case: Case, config: ReviewConfig) -> Facts:
     from review.parse import parse_documents
 
     parsed = parse_documents(case.documents)
-    return extract_facts(parsed, date_of_service(case))
+    tpi_billed = bool(case.claim and any(line.code in TPI_CODES for line in case.claim.lines))
+    return extract_facts(parsed, date_of_service(case), tpi_billed)
 
 
 def drop_ungrounded(case: Case, facts: Facts) -> list[Evidence]:

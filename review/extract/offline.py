@@ -125,14 +125,22 @@ class _Sent:
     by_label: dict[str, list[Mention]] = field(default_factory=dict)
 
 
-def extract_facts(parsed: list[ParsedDocument], date_of_service: dt.date | None = None) -> Facts:
-    """Read every parsed document of a case into one Facts object."""
+def extract_facts(
+    parsed: list[ParsedDocument],
+    date_of_service: dt.date | None = None,
+    tpi_billed: bool = False,
+) -> Facts:
+    """Read every parsed document of a case into one Facts object.
+
+    ``tpi_billed``: the claim bills 20552/20553, so an injection into muscle documented for the
+    date of service is taken as the billed service even when the note never says "trigger point"
+    (the rules then judge it); without a claim, only trigger point wording counts."""
     sents = [s for doc in parsed for s in _sentences(doc, date_of_service)]
     _procedure_blocks(sents, date_of_service)
     _continue_lists(sents)
     facts = Facts()
     performed = [s for s in sents if s.mode == "performed"]
-    _procedure(facts, sents, performed)
+    _procedure(facts, sents, performed, tpi_billed)
     _sites(facts, sents)
     _injectate(facts, sents)
     _exam(facts, sents)
@@ -304,6 +312,21 @@ def _mode(s: _Sent) -> str:
     return "neutral"
 
 
+def _names_tpi(s: _Sent) -> bool:
+    """The sentence is about a trigger point procedure: TPI wording, trigger points with an
+    injection verb, or a needle service (dry needling, acupuncture) into trigger points."""
+    names = {m.name for m in s.by_label.get("procedure", []) if _usable(m)}
+    if "trigger_point_injection" in names or {"trigger_point", "injection_verb"} <= names:
+        return True
+    needles = [
+        m
+        for m in s.by_label.get("excluded_service", [])
+        if m.name in NEEDLE_SERVICES - {"botulinum_toxin"}
+    ]
+    needles += [m for m in s.by_label.get("treatment", []) if m.name in EXCLUDED_TREATMENTS]
+    return any(_usable(m) for m in needles)
+
+
 def _usable(m: Mention) -> bool:
     return not (m.negated or m.hypothetical or m.family)
 
@@ -311,18 +334,22 @@ def _usable(m: Mention) -> bool:
 # --------------------------------------------------------------------------- procedure and sites
 
 
-def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent]) -> None:
+def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent], tpi_billed: bool) -> None:
     tpi = [
         s
         for s in sents
         if any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))
     ]
     done = [s for s in performed if _injection_mentions(s) or s.section == "procedure"]
-    if done:
+    tpi_done = [s for s in done if _names_tpi(s)]
+    if not tpi_done and tpi_billed and any(_injection_mentions(s) for s in done):
+        tpi_done = [s for s in done if s.by_label.get("muscle") or s.by_label.get("region")]
+    if tpi_done:
         facts.procedure_performed = True
         facts.procedure_status = "performed"
-        facts.procedure_evidence = _evidence(s for s in done if _injection_mentions(s))
+        facts.procedure_evidence = _evidence(tpi_done)
     else:
+        done = []  # injections today, but none into trigger points: no injected muscles either
         for status in ("planned", "historical", "negated"):
             hits = [s for s in tpi if s.mode == status]
             if hits:
