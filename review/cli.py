@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(no_args_is_help=True, help="List, check, explain and test policy rules.")
 app.add_typer(rules_app, name="rules")
+prompts_app = typer.Typer(no_args_is_help=True, help="List and check versioned prompts.")
+app.add_typer(prompts_app, name="prompts")
 
 _debug = False
 
@@ -33,6 +35,8 @@ class Format(StrEnum):
 
 class Extractor(StrEnum):
     offline = "offline"
+    llm = "llm"
+    hybrid = "hybrid"
 
 
 @app.callback()
@@ -57,6 +61,15 @@ def case_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")
     ] = None,
+    prompt: Annotated[
+        str, typer.Option(help="Prompt version for --extractor llm|hybrid.")
+    ] = "extract_facts/v1",
+    llm_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML/JSON file with base_url, model, ... (default: REVIEW_LLM_* variables)."
+        ),
+    ] = None,
 ) -> None:
     """Review one case and print the recommendation.
 
@@ -67,7 +80,13 @@ def case_command(
     from review.report import render_json, render_text
 
     case = load_case(path)
-    rec = review_case(case, ReviewConfig(policy=policy, extractor=extractor.value))
+    settings = None
+    if extractor is not Extractor.offline:
+        from review.extract.llm import LLMSettings
+
+        settings = LLMSettings.load(llm_config)
+    config = ReviewConfig(policy=policy, extractor=extractor.value, prompt=prompt, llm=settings)
+    rec = review_case(case, config)
     rendered = render_json(rec) + "\n" if fmt is Format.json else render_text(rec)
     if out is None:
         sys.stdout.write(rendered)
@@ -141,24 +160,43 @@ def rules_test(policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-t
         raise typer.Exit(1)
 
 
+@prompts_app.command("list")
+def prompts_list() -> None:
+    """List prompt versions. Example: review prompts list"""
+    from review.prompts import available_prompts, load_prompt
+
+    for ref in available_prompts():
+        p = load_prompt(ref)
+        typer.echo(f"{ref}  sha256 {p.sha256[:12]}  {len(p.examples)} example(s)  {p.description}")
+
+
+@prompts_app.command("check")
+def prompts_check() -> None:
+    """Validate every prompt: schema, verbatim few-shot quotes, released versions unchanged.
+
+    Example: review prompts check
+    """
+    from review.prompts import available_prompts, check_prompt
+
+    problems = [p for ref in available_prompts() for p in check_prompt(ref)]
+    for line in problems:
+        typer.echo(line, err=True)
+    typer.echo(f"{len(available_prompts())} prompt(s) checked, {len(problems)} problem(s)")
+    if problems:
+        raise typer.Exit(2)
+
+
 def main() -> None:
+    """Entry point: usage errors are click's (exit 2); ReviewErrors one line (exit 2); anything
+    else one line with exit 1, the traceback only with --debug."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: click prints usage errors and exits 2 itself
     except ReviewError as exc:
         if _debug:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except (typer.Exit, SystemExit) as exc:
-        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors included
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
+    except Exception as exc:
         if _debug:
             raise
         typer.echo(

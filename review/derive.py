@@ -103,6 +103,10 @@ class Derived(BaseModel):
     injectate: list[str] = Field(default_factory=list)
     injectate_with_dose: list[str] = Field(default_factory=list)
     injectate_count: int = 0
+    # extraction
+    extraction_failed: bool = False
+    extraction_error: str = ""
+    extractor_disagreements: list[str] = Field(default_factory=list)
 
 
 def derive(case: Case, facts: Facts, policy) -> Derived:
@@ -123,6 +127,12 @@ def derive(case: Case, facts: Facts, policy) -> Derived:
     _conservative(d, facts)
     _repeat(d, case, facts, dos, settings)
     _injectate(d, facts)
+    d.extraction_failed = facts.extraction_error is not None
+    d.extraction_error = facts.extraction_error or ""
+    d.extractor_disagreements = [
+        f"{x.fact}: offline {', '.join(x.offline) or 'none'} vs LLM {', '.join(x.llm) or 'none'}"
+        for x in facts.extractor_disagreements
+    ]
     return d
 
 

@@ -5,27 +5,57 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from review import __version__
 from review.derive import TPI_CODES, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
-from review.schema import Case, Evidence, Facts, Provenance, Recommendation
+from review.schema import (
+    Case,
+    Evidence,
+    Fact,
+    Facts,
+    LlmUsage,
+    ParsedDocument,
+    Provenance,
+    Recommendation,
+    Ungrounded,
+)
+
+Extractor = Literal["offline", "llm", "hybrid"]
 
 
 class ReviewConfig(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     policy: str | None = None  # default: the case's own policy field
-    extractor: Literal["offline"] = "offline"
+    extractor: Extractor = "offline"
+    prompt: str = "extract_facts/v1"
+    llm: Any = None  # review.extract.llm.LLMSettings; loaded from the environment when None
+    chat_model: Any = None  # a ready langchain chat model (tests, notebooks); overrides llm
+
+
+@dataclass
+class Extraction:
+    facts: Facts
+    ungrounded: list[Ungrounded] = field(default_factory=list)
+    model: str | None = None
+    prompt: str | None = None
+    prompt_sha256: str | None = None
+    grounding_rate: float | None = None
+    usage: LlmUsage | None = None
 
 
 def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendation:
     config = config or ReviewConfig()
     policy = load_policy(config.policy or case.policy)
-    facts = extract(case, config)
-    ungrounded = drop_ungrounded(case, facts)
+    extraction = extract(case, config)
+    facts = extraction.facts
+    ungrounded = extraction.ungrounded + drop_ungrounded(case, facts)
     derived = derive(case, facts, policy)
     findings = evaluate(derived, facts, policy)
     provenance = Provenance(
@@ -33,33 +63,84 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
         policy=policy.id,
         rules_sha256=policy.sha256,
         extractor=config.extractor,
+        model=extraction.model,
+        prompt=extraction.prompt,
         lexicons_sha256=lexicons_sha256(),
         settings=policy.settings.model_dump(mode="json", exclude={"coarse_areas"}),
+        prompt_sha256=extraction.prompt_sha256,
+        grounding_rate=extraction.grounding_rate,
+        llm_usage=extraction.usage,
     )
     rec = recommend(case.case_id, findings, derived, facts, policy, provenance)
-    rec.ungrounded = ungrounded
+    rec.ungrounded = sorted(ungrounded, key=lambda u: (u.document_id, u.fact, u.quote))
     return rec
 
 
-def extract(case: Case, config: ReviewConfig) -> Facts:
-    from review.extract.offline import extract_facts
+def extract(case: Case, config: ReviewConfig) -> Extraction:
+    """Parse once, then run the configured extractor(s)."""
     from review.parse import parse_documents
 
     parsed = parse_documents(case.documents)
+    if config.extractor == "offline":
+        return Extraction(_offline(case, parsed))
+    llm = _llm(parsed, config)
+    if config.extractor == "llm":
+        return llm
+    from review.extract.hybrid import reconcile
+
+    offline = _offline(case, parsed)
+    if llm.facts.extraction_error:
+        offline.extraction_error = llm.facts.extraction_error
+        llm.facts = offline
+    else:
+        llm.facts = reconcile(offline, llm.facts)
+    return llm
+
+
+def _offline(case: Case, parsed: list[ParsedDocument]) -> Facts:
+    from review.extract.offline import extract_facts
+
     tpi_billed = bool(case.claim and any(line.code in TPI_CODES for line in case.claim.lines))
     return extract_facts(parsed, date_of_service(case), tpi_billed)
 
 
-def drop_ungrounded(case: Case, facts: Facts) -> list[Evidence]:
+def _llm(parsed: list[ParsedDocument], config: ReviewConfig) -> Extraction:
+    from review.extract.grounding import facts_from_llm
+    from review.extract.llm import LLMSettings, extract_with_llm
+    from review.prompts import load_prompt
+
+    prompt = load_prompt(config.prompt)
+    settings = config.llm
+    if settings is None and config.chat_model is None:
+        settings = LLMSettings.load()
+    result = extract_with_llm(parsed, prompt, settings, chat_model=config.chat_model)
+    model = (
+        settings.model
+        if settings is not None
+        else getattr(config.chat_model, "model_name", None) or type(config.chat_model).__name__
+    )
+    out = Extraction(
+        Facts(), model=model, prompt=prompt.ref, prompt_sha256=prompt.sha256, usage=result.usage
+    )
+    if result.answer is None:
+        out.facts = Facts(extraction_error=result.error)
+        return out
+    out.facts, stats = facts_from_llm(result.answer, parsed)
+    out.ungrounded = stats.ungrounded
+    out.grounding_rate = stats.rate
+    return out
+
+
+def drop_ungrounded(case: Case, facts: Facts) -> list[Ungrounded]:
     """Enforce the evidence invariant: a span that does not slice back to its text is removed
     from the facts (so no rule relies on it) and reported."""
     texts = {doc.id: doc.text for doc in case.documents}
-    dropped: list[Evidence] = []
+    dropped: list[Ungrounded] = []
 
-    def ok(ev: Evidence) -> bool:
+    def ok(ev: Evidence, fact: str) -> bool:
         good = texts.get(ev.document_id, "")[ev.start : ev.end] == ev.text and ev.end > ev.start
         if not good:
-            dropped.append(ev)
+            dropped.append(Ungrounded(fact=fact, document_id=ev.document_id, quote=ev.text))
         return good
 
     for name in Facts.model_fields:
@@ -67,8 +148,9 @@ def drop_ungrounded(case: Case, facts: Facts) -> list[Evidence]:
         if not isinstance(value, list):
             continue
         if value and isinstance(value[0], Evidence):
-            value[:] = [ev for ev in value if ok(ev)]
+            value[:] = [ev for ev in value if ok(ev, name)]
             continue
         for item in value:
-            item.evidence = [ev for ev in item.evidence if ok(ev)]
+            if isinstance(item, Fact):
+                item.evidence = [ev for ev in item.evidence if ok(ev, name)]
     return dropped

@@ -193,6 +193,14 @@ class NoteDiagnosis(Fact):
     code: str
 
 
+class Disagreement(BaseModel):
+    """Hybrid mode: what the offline and LLM extractors said differently about one fact."""
+
+    fact: str
+    offline: list[str]
+    llm: list[str]
+
+
 class Facts(BaseModel):
     """What the documentation says, each item with the spans that say it."""
 
@@ -214,6 +222,8 @@ class Facts(BaseModel):
     excluded_services: list[ExcludedService] = Field(default_factory=list)
     imaging_guidance: bool = False
     imaging_evidence: list[Evidence] = Field(default_factory=list)
+    extractor_disagreements: list[Disagreement] = Field(default_factory=list)
+    extraction_error: str | None = None
 
 
 # --------------------------------------------------------------------------- findings and output
@@ -234,6 +244,23 @@ class Finding(BaseModel):
     missing_documentation: str | None = None
 
 
+class Ungrounded(BaseModel):
+    """A cited quote that could not be located in its note: its fact was dropped."""
+
+    fact: str
+    document_id: str
+    quote: str
+    sentence_ids: list[int] = Field(default_factory=list)
+    grounding: Literal["unmatched"] = "unmatched"
+
+
+class LlmUsage(BaseModel):
+    calls: int = 0
+    failed_attempts: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class Provenance(BaseModel):
     version: str
     policy: str
@@ -243,6 +270,9 @@ class Provenance(BaseModel):
     prompt: str | None = None
     lexicons_sha256: str | None = None
     settings: dict[str, object] = Field(default_factory=dict)
+    prompt_sha256: str | None = None
+    grounding_rate: float | None = None
+    llm_usage: LlmUsage | None = None
 
 
 class Recommendation(BaseModel):
@@ -255,4 +285,4 @@ class Recommendation(BaseModel):
     facts: Facts
     missing_documentation: list[str]
     provenance: Provenance
-    ungrounded: list[Evidence] = Field(default_factory=list)
+    ungrounded: list[Ungrounded] = Field(default_factory=list)

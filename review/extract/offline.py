@@ -19,6 +19,7 @@ from review.schema import (
     Evidence,
     ExamFinding,
     ExcludedService,
+    Fact,
     Facts,
     Injectate,
     InjectedMuscle,
@@ -149,7 +150,7 @@ def extract_facts(
     _diagnoses(facts, sents)
     _excluded(facts, sents)
     _other_service_only(facts, sents)
-    return _sorted(facts)
+    return sort_facts(facts)
 
 
 def _procedure_blocks(sents: list[_Sent], dos: dt.date | None) -> None:
@@ -375,7 +376,7 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent], tpi_bil
                     name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None
                 ),
             )
-            item.side = _merge_side(item.side, sides[m.start])
+            item.side = merge_side(item.side, sides[m.start])
             _add_evidence(item.evidence, s.evidence)
         for m in s.by_label.get("region", []):
             if not _usable(m):
@@ -389,7 +390,7 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent], tpi_bil
                     name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None
                 ),
             )
-            item_r.side = _merge_side(item_r.side, sides[m.start])
+            item_r.side = merge_side(item_r.side, sides[m.start])
             _add_evidence(item_r.evidence, s.evidence)
     facts.injected_muscles = list(found_muscles.values())
     facts.injected_regions = list(found_regions.values())
@@ -445,7 +446,7 @@ def _side_of(word: str) -> str:
     return "bilateral"
 
 
-def _merge_side(a: str, b: str) -> str:
+def merge_side(a: str, b: str) -> str:
     if a == b or b == "unspecified":
         return a
     if a == "unspecified":
@@ -711,7 +712,7 @@ def _add_evidence(items: list[Evidence], ev: Evidence | None) -> None:
         items.append(ev)
 
 
-def _sorted(facts: Facts) -> Facts:
+def sort_facts(facts: Facts) -> Facts:
     """Sort every list so the same notes always give the same bytes."""
 
     def key(e: Evidence) -> tuple[str, int, int]:
@@ -724,6 +725,9 @@ def _sorted(facts: Facts) -> Facts:
         if isinstance(value[0], Evidence):
             value.sort(key=key)
             continue
+        if not isinstance(value[0], Fact):
+            value.sort(key=lambda item: item.model_dump_json())
+            continue
         for item in value:
             item.evidence.sort(key=key)
         value.sort(
@@ -733,6 +737,7 @@ def _sorted(facts: Facts) -> Facts:
                 or getattr(item, "code", None)
                 or "",
                 [key(e) for e in item.evidence],
+                item.model_dump_json(),
             )
         )
     return facts

@@ -49,7 +49,7 @@ CEL_BUILTINS = {
 class RuleSpec(Strict):
     id: str = Field(pattern=r"^[A-Z]+-[A-Z]\d{2}$")
     title: str
-    kind: Literal["administrative", "medical_necessity"]
+    kind: Literal["administrative", "medical_necessity", "extraction"]
     policy_text: str
     source: str = "policy"  # "policy" (quoted from policy.txt) or the name of an outside source
     applies_when: str = "true"

@@ -21,6 +21,7 @@ def render_text(rec: Recommendation, *, width: int = 100, quotes: bool = True) -
     for kind, heading in (
         ("administrative", "Administrative and coding"),
         ("medical_necessity", "Medical necessity"),
+        ("extraction", "Fact extraction"),
     ):
         group = sorted(
             (f for f in rec.findings if f.kind == kind), key=lambda f: (ORDER[f.status], f.rule_id)

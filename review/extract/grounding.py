@@ -1,0 +1,216 @@
+"""Grounding: a model's verbatim quote -> exact character offsets in the source note.
+
+Order: exact match inside the cited sentences, exact match anywhere in the document, then the
+same two searches on a whitespace/case/punctuation-normalised copy whose characters map back to
+original offsets. A quote found nowhere is "unmatched": its fact is dropped before the rules run
+and listed in the recommendation's ``ungrounded``. For every Evidence this returns,
+``text == document_text[start:end]`` holds by construction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from review.extract.llm_schema import Citation, LLMFacts
+from review.extract.offline import merge_side, sort_facts
+from review.lexicon import load_lexicon
+from review.schema import (
+    Evidence,
+    ExamFinding,
+    ExcludedService,
+    Facts,
+    Injectate,
+    InjectedMuscle,
+    InjectedRegion,
+    ParsedDocument,
+    PriorInjection,
+    Treatment,
+    Ungrounded,
+)
+
+_WORD = re.compile(r"[0-9a-z]+")
+
+
+@dataclass
+class GroundingStats:
+    exact: int = 0
+    normalized: int = 0
+    unmatched: int = 0
+    ungrounded: list[Ungrounded] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float | None:
+        total = self.exact + self.normalized + self.unmatched
+        return round((self.exact + self.normalized) / total, 4) if total else None
+
+
+def ground(citation: Citation, docs: dict[str, ParsedDocument]) -> tuple[Evidence | None, str]:
+    """Locate a quote; returns (evidence or None, "exact" | "normalized" | "unmatched")."""
+    doc = docs.get(citation.document_id)
+    quote = citation.quote.strip()
+    if doc is None or not quote:
+        return None, "unmatched"
+    windows = [(s.start, s.end) for s in doc.sentences if s.id in set(citation.sentence_ids)]
+    if windows:
+        windows = [(min(w[0] for w in windows), max(w[1] for w in windows))]
+    windows.append((0, len(doc.text)))
+    for start, end in windows:
+        at = doc.text.find(quote, start, end)
+        if at != -1:
+            return _evidence(doc, at, at + len(quote)), "exact"
+    for start, end in windows:
+        span = _normalised_find(doc.text, quote, start, end)
+        if span is not None:
+            return _evidence(doc, *span), "normalized"
+    return None, "unmatched"
+
+
+def _evidence(doc: ParsedDocument, start: int, end: int) -> Evidence:
+    return Evidence(document_id=doc.document_id, start=start, end=end, text=doc.text[start:end])
+
+
+def _normalised_find(text: str, quote: str, start: int, end: int) -> tuple[int, int] | None:
+    """Match word by word, ignoring case, whitespace and punctuation between words."""
+    words = [w.group(0) for w in _WORD.finditer(quote.lower())]
+    if not words:
+        return None
+    spans = [
+        (m.start() + start, m.end() + start, m.group(0))
+        for m in _WORD.finditer(text[start:end].lower())
+    ]
+    n = len(words)
+    for i in range(len(spans) - n + 1):
+        if all(spans[i + k][2] == words[k] for k in range(n)):
+            return spans[i][0], spans[i + n - 1][1]
+    return None
+
+
+@cache
+def _canonical_muscles() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in load_lexicon("muscles").entries:
+        out[entry.name.lower()] = entry.name
+        for phrase in entry.phrases:
+            out.setdefault(phrase.lower(), entry.name)
+    return out
+
+
+def canonical_muscle(name: str) -> str:
+    key = " ".join(name.lower().split())
+    return _canonical_muscles().get(key, key)
+
+
+def facts_from_llm(answer: LLMFacts, parsed: list[ParsedDocument]) -> tuple[Facts, GroundingStats]:
+    """Ground every citation; facts whose quote cannot be located are dropped and reported."""
+    docs = {d.document_id: d for d in parsed}
+    stats = GroundingStats()
+    body_areas = {e.name: e.body_area for e in load_lexicon("muscles").entries if e.name}
+
+    def cite(citation: Citation, fact: str) -> Evidence | None:
+        evidence, status = ground(citation, docs)
+        if evidence is None:
+            stats.unmatched += 1
+            stats.ungrounded.append(
+                Ungrounded(
+                    fact=fact,
+                    document_id=citation.document_id,
+                    quote=citation.quote,
+                    sentence_ids=sorted(citation.sentence_ids),
+                )
+            )
+        elif status == "exact":
+            stats.exact += 1
+        else:
+            stats.normalized += 1
+        return evidence
+
+    facts = Facts()
+    facts.procedure_evidence = [
+        e for c in answer.procedure_citations if (e := cite(c, "procedure"))
+    ]
+    performed = answer.procedure_status == "performed" and bool(facts.procedure_evidence)
+    facts.procedure_performed = performed
+    facts.procedure_status = (
+        answer.procedure_status
+        if (performed or answer.procedure_status != "performed")
+        else "not_mentioned"
+    )
+
+    muscles: dict[str, InjectedMuscle] = {}
+    for m in answer.injected_muscles:
+        if (ev := cite(m.citation, "injected_muscles")) is None:
+            continue
+        name = canonical_muscle(m.name)
+        item = muscles.setdefault(
+            name, InjectedMuscle(name=name, side=m.side, body_area=body_areas.get(name))
+        )
+        if item.side != m.side:
+            item.side = merge_side(item.side, m.side)
+        _add(item.evidence, ev)
+    facts.injected_muscles = list(muscles.values()) if performed else []
+    regions: dict[str, InjectedRegion] = {}
+    for r in answer.injected_regions:
+        if (ev := cite(r.citation, "injected_regions")) is None:
+            continue
+        item_r = regions.setdefault(
+            r.name.lower(), InjectedRegion(name=r.name.lower(), side=r.side)
+        )
+        _add(item_r.evidence, ev)
+    facts.injected_regions = list(regions.values()) if performed else []
+    facts.injection_sites = answer.injection_sites
+    facts.injectate = [
+        Injectate(name=i.name.lower(), category=i.category, dose=i.dose, evidence=[ev])
+        for i in answer.injectate
+        if (ev := cite(i.citation, "injectate"))
+    ]
+    facts.exam_findings = [
+        ExamFinding(kind=f.kind, present=f.present, evidence=[ev])
+        for f in answer.exam_findings
+        if (ev := cite(f.citation, "exam_findings"))
+    ]
+    facts.prior_treatments = [
+        Treatment(
+            name=t.name, category=t.category, outcome=t.outcome, duration=t.duration, evidence=[ev]
+        )
+        for t in answer.prior_treatments
+        if (ev := cite(t.citation, "prior_treatments"))
+    ]
+    facts.concurrent_therapies = [
+        Treatment(
+            name=t.name, category=t.category, outcome=t.outcome, duration=t.duration, evidence=[ev]
+        )
+        for t in answer.concurrent_therapies
+        if (ev := cite(t.citation, "concurrent_therapies"))
+    ]
+    facts.prior_injections = [
+        PriorInjection(
+            date=p.date,
+            muscles=sorted(canonical_muscle(m) for m in p.muscles),
+            response=p.response,
+            percent_relief=p.percent_relief,
+            duration=p.duration,
+            evidence=[ev],
+        )
+        for p in answer.prior_injections
+        if (ev := cite(p.citation, "prior_injections"))
+    ]
+    facts.diagnosis_rationale = [
+        e for c in answer.diagnosis_rationale if (e := cite(c, "diagnosis_rationale"))
+    ]
+    facts.excluded_services = [
+        ExcludedService(kind=x.kind, performed=x.performed, evidence=[ev])
+        for x in answer.excluded_services
+        if (ev := cite(x.citation, "excluded_services"))
+    ]
+    facts.imaging_evidence = [
+        e for c in answer.imaging_guidance if (e := cite(c, "imaging_guidance"))
+    ]
+    facts.imaging_guidance = bool(facts.imaging_evidence)
+    return sort_facts(facts), stats
+
+
+def _add(items: list[Evidence], ev: Evidence) -> None:
+    if ev not in items:
+        items.append(ev)

@@ -1,0 +1,190 @@
+"""LLM extractor: any OpenAI-compatible endpoint through langchain's ChatOpenAI.
+
+The only module that imports langchain or openai. The model reads the parsed documents as numbered
+sentences and returns :class:`~review.extract.llm_schema.LLMFacts` (structured output); answers
+that fail validation are fed back with the error a bounded number of times; 429/5xx and timeouts
+are retried with backoff by the OpenAI client. When extraction finally fails the result carries
+the reason and the case pends; it is never approved. Token usage is counted, failed attempts too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError
+
+from review.errors import ReviewError
+from review.extract.llm_schema import LLMFacts
+from review.prompts import Prompt
+from review.schema import LlmUsage, ParsedDocument, Strict
+
+ENV_PREFIX = "REVIEW_LLM_"
+
+
+class LLMSettings(Strict):
+    """Endpoint settings, from the environment (``REVIEW_LLM_*``) or a YAML/JSON file."""
+
+    base_url: str
+    model: str
+    api_key: SecretStr = SecretStr("not-needed")
+    temperature: float = 0.0
+    seed: int | None = 0
+    timeout: float = 60.0
+    max_retries: int = Field(
+        default=3, description="HTTP retries on 429/5xx/timeouts, with backoff"
+    )
+    validation_retries: int = Field(
+        default=2, description="re-asks after an answer fails validation"
+    )
+    max_concurrency: int = 4
+    structured_output: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
+    use_responses_api: bool = False
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> LLMSettings:
+        data: dict[str, Any] = {}
+        if path is not None:
+            path = Path(path)
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise ReviewError(
+                    "E002", f"cannot read LLM config: {str(exc).splitlines()[0]}", source=str(path)
+                ) from None
+        for name in cls.model_fields:
+            value = os.environ.get(ENV_PREFIX + name.upper())
+            if value is not None and name not in data:
+                data[name] = value
+        if "api_key" not in data and os.environ.get("OPENAI_API_KEY"):
+            data["api_key"] = os.environ["OPENAI_API_KEY"]
+        missing = [n for n in ("base_url", "model") if not data.get(n)]
+        if missing:
+            names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
+            raise ReviewError(
+                "E001",
+                f"no LLM endpoint configured; set {names} or pass --llm-config FILE",
+                source=str(path) if path else "environment",
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ReviewError(
+                "E002",
+                f"invalid LLM setting: {err['msg']}",
+                source=str(path) if path else "environment",
+                field=".".join(str(p) for p in err["loc"]),
+            ) from None
+
+
+@dataclass
+class LLMResult:
+    answer: LLMFacts | None
+    usage: LlmUsage = field(default_factory=LlmUsage)
+    error: str | None = None
+
+
+def build_chat_model(settings: LLMSettings):
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=settings.model,
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        use_responses_api=settings.use_responses_api,
+    )
+
+
+def extract_with_llm(
+    parsed: list[ParsedDocument],
+    prompt: Prompt,
+    settings: LLMSettings | None = None,
+    chat_model=None,
+) -> LLMResult:
+    """Ask the model for the facts; never raises for model or endpoint failures."""
+    import openai
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    if chat_model is None:
+        if settings is None:
+            raise ValueError("settings or chat_model is required")
+        chat_model = build_chat_model(settings)
+    retries = settings.validation_retries if settings else 2
+    structured = _structured(chat_model, settings)
+    messages: list[Any] = list(prompt.messages(parsed))
+    usage = LlmUsage()
+    last_error = "no answer"
+    for _attempt in range(retries + 1):
+        usage.calls += 1
+        try:
+            out = structured.invoke(messages)
+        except (openai.APIError, openai.APITimeoutError, openai.APIConnectionError) as exc:
+            usage.failed_attempts += 1
+            return LLMResult(
+                None, usage, f"fact extraction failed: endpoint error: {_one_line(exc)}"
+            )
+        raw = out.get("raw")
+        _count(usage, raw)
+        if out.get("parsing_error") is None and out.get("parsed") is not None:
+            parsed_answer = out["parsed"]
+            if not isinstance(parsed_answer, LLMFacts):
+                parsed_answer = LLMFacts.model_validate(parsed_answer)
+            return LLMResult(parsed_answer, usage)
+        usage.failed_attempts += 1
+        last_error = _one_line(out.get("parsing_error") or "empty answer")
+        content = raw.content if isinstance(raw, AIMessage) else ""
+        messages.append(("ai", content if isinstance(content, str) else json.dumps(content)))
+        messages.append(
+            HumanMessage(
+                f"That answer did not validate: {last_error}. Return only one JSON object matching the schema; "
+                "every quote copied verbatim from the cited sentences."
+            )
+        )
+    return LLMResult(
+        None,
+        usage,
+        f"fact extraction failed: model output invalid after {retries + 1} attempts: {last_error}",
+    )
+
+
+def _structured(chat_model, settings: LLMSettings | None):
+    """ChatOpenAI's structured output with the raw message kept (for usage and error feedback);
+    other chat models (the scripted test model) answer JSON text that is parsed the same way."""
+    from langchain_core.runnables import RunnableLambda
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(chat_model, ChatOpenAI):
+        method = settings.structured_output if settings else "json_schema"
+        return chat_model.with_structured_output(LLMFacts, method=method, include_raw=True)
+
+    def parse(message):
+        try:
+            return {
+                "raw": message,
+                "parsed": LLMFacts.model_validate_json(message.content),
+                "parsing_error": None,
+            }
+        except (ValidationError, ValueError, TypeError) as exc:
+            return {"raw": message, "parsed": None, "parsing_error": exc}
+
+    return chat_model | RunnableLambda(parse)
+
+
+def _count(usage: LlmUsage, raw) -> None:
+    meta = getattr(raw, "usage_metadata", None) or {}
+    usage.input_tokens += int(meta.get("input_tokens", 0) or 0)
+    usage.output_tokens += int(meta.get("output_tokens", 0) or 0)
+
+
+def _one_line(exc: object) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
