@@ -24,6 +24,8 @@ rules_app = typer.Typer(no_args_is_help=True, help="List, check, explain and tes
 app.add_typer(rules_app, name="rules")
 prompts_app = typer.Typer(no_args_is_help=True, help="List and check versioned prompts.")
 app.add_typer(prompts_app, name="prompts")
+results_app = typer.Typer(no_args_is_help=True, help="Summarise and export batch results (DuckDB).")
+app.add_typer(results_app, name="results")
 
 _debug = False
 
@@ -158,6 +160,116 @@ def rules_test(policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-t
     typer.echo(f"{total - len(failures)} passed, {len(failures)} failed")
     if failures:
         raise typer.Exit(1)
+
+
+@app.command("batch")
+def batch_command(
+    input_path: Annotated[
+        Path,
+        typer.Argument(help="Folder of case folders, JSONL of cases, or JSONL of notes (.gz ok)"),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (results.jsonl, manifest.json).")
+    ],
+    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes for offline reviews.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Concurrent LLM requests (llm/hybrid).")
+    ] = 4,
+    resume: Annotated[bool, typer.Option(help="Skip case ids already in results.jsonl.")] = False,
+    engine: Annotated[
+        str, typer.Option(help="local or ray (RAY_ADDRESS, else a local Ray instance).")
+    ] = "local",
+    limit: Annotated[int | None, typer.Option(min=1, help="Review at most N new cases.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Policy id; default: each case's own.")] = None,
+    prompt: Annotated[str, typer.Option(help="Prompt version (llm/hybrid).")] = "extract_facts/v1",
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="LLM answer cache (SQLite). Default: REVIEW_CACHE_DIR/llm-answers.sqlite"
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not read or write the LLM answer cache.")
+    ] = False,
+    rpm: Annotated[
+        int | None, typer.Option(help="LLM requests per minute, never exceeded.")
+    ] = None,
+    tpm: Annotated[
+        int | None, typer.Option(help="LLM tokens per minute (estimated), never exceeded.")
+    ] = None,
+    llm_config: Annotated[
+        Path | None, typer.Option(help="LLM settings file (else REVIEW_LLM_* variables).")
+    ] = None,
+) -> None:
+    """Review an archive unattended: streaming, parallel, resumable, one JSON line per case.
+
+    Example: review batch ../shared/data/mtsamples/notes.jsonl --out runs/mts --workers 2
+    """
+    from review.batch import BatchOptions, run_batch
+    from review.codes import cache_dir
+    from review.progress import BatchProgress
+
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("engine must be local or ray", param_hint="--engine")
+    cache_path = None if no_cache else str(cache or cache_dir() / "llm-answers.sqlite")
+    options = BatchOptions(
+        extractor=extractor.value,
+        policy=policy,
+        prompt=prompt,
+        workers=workers,
+        concurrency=concurrency,
+        engine=engine,
+        limit=limit,
+        resume=resume,
+        cache_path=cache_path,
+        requests_per_minute=rpm,
+        tokens_per_minute=tpm,
+        llm_config=str(llm_config) if llm_config else None,
+    )
+    with BatchProgress() as progress:
+        stats = run_batch(input_path, out, options, progress=progress.update)
+    progress.print_summary(stats, out)
+
+
+@results_app.command("summary")
+def results_summary(
+    folder: Annotated[Path, typer.Argument(help="A batch output folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Decisions, supported codes, most frequent failing rules and errors. Example: review results summary runs/mts"""
+    import json
+
+    from review.results import summary
+
+    data = summary(folder)
+    if as_json:
+        typer.echo(json.dumps({k: [list(r) for r in v] for k, v in data.items()}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for name, rows in data.items():
+        table = Table(
+            title=name.replace("_", " "), show_header=False, title_justify="left", min_width=32
+        )
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+
+
+@results_app.command("export")
+def results_export(
+    folder: Annotated[Path, typer.Argument(help="A batch output folder.")],
+    parquet: Annotated[
+        Path | None, typer.Option(help="Target file (default: FOLDER/results.parquet).")
+    ] = None,
+) -> None:
+    """Export results.jsonl to Parquet for DuckDB, pandas or Spark. Example: review results export runs/mts"""
+    from review.results import export_parquet
+
+    typer.echo(str(export_parquet(folder, parquet)))
 
 
 @prompts_app.command("list")

@@ -10,6 +10,7 @@ gain on this task (``benchmarks/sentence_splitting.py``).
 from __future__ import annotations
 
 import re
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 PIPELINE_VERSION = "tpi-parse.v1"
+_PARSE_LOCK = threading.Lock()
+"""One parse at a time per process: threads (concurrent LLM calls) share one pipeline, and
+parsing is CPU-bound under the GIL anyway; processes each build their own."""
 
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|[a-z][.)])\s")
 _HEADING_LINE = re.compile(r"^\s*[A-Z][A-Z0-9 /&,()-]{2,60}:?\s*$")
@@ -209,14 +213,14 @@ def _context_rules(rule_type) -> list:
 
 def parse_document(document: Document, nlp: Language | None = None) -> ParsedDocument:
     """Parse one document into sentences, sections and mentions (offsets into ``document.text``)."""
-    nlp = nlp or build_pipeline()
-    return _to_parsed(document, nlp(join_wrapped_lines(document.text)))
+    return parse_documents([document], nlp)[0]
 
 
 def parse_documents(documents: list[Document], nlp: Language | None = None) -> list[ParsedDocument]:
     nlp = nlp or build_pipeline()
-    docs = nlp.pipe(join_wrapped_lines(d.text) for d in documents)
-    return [_to_parsed(d, doc) for d, doc in zip(documents, docs, strict=True)]
+    with _PARSE_LOCK:
+        docs = list(nlp.pipe(join_wrapped_lines(d.text) for d in documents))
+        return [_to_parsed(d, doc) for d, doc in zip(documents, docs, strict=True)]
 
 
 def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:

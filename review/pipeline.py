@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from review import __version__
+from review.cache import cache_key
 from review.derive import TPI_CODES, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
@@ -37,6 +38,8 @@ class ReviewConfig(BaseModel):
     prompt: str = "extract_facts/v1"
     llm: Any = None  # review.extract.llm.LLMSettings; loaded from the environment when None
     chat_model: Any = None  # a ready langchain chat model (tests, notebooks); overrides llm
+    cache: Any = None  # review.cache.AnswerCache: LLM answers reused across runs
+    limiter: Any = None  # review.ratelimit.RateLimiter shared by concurrent reviews
 
 
 @dataclass
@@ -106,19 +109,37 @@ def _offline(case: Case, parsed: list[ParsedDocument]) -> Facts:
 
 def _llm(parsed: list[ParsedDocument], config: ReviewConfig) -> Extraction:
     from review.extract.grounding import facts_from_llm
-    from review.extract.llm import LLMSettings, extract_with_llm
-    from review.prompts import load_prompt
+    from review.extract.llm import LLMResult, LLMSettings, extract_with_llm
+    from review.extract.llm_schema import LLMFacts
+    from review.prompts import load_prompt, render_documents
 
     prompt = load_prompt(config.prompt)
     settings = config.llm
     if settings is None and config.chat_model is None:
         settings = LLMSettings.load()
-    result = extract_with_llm(parsed, prompt, settings, chat_model=config.chat_model)
     model = (
         settings.model
         if settings is not None
         else getattr(config.chat_model, "model_name", None) or type(config.chat_model).__name__
     )
+    key = None
+    cached = None
+    if config.cache is not None:
+        sampling = (
+            settings.model_dump(include={"temperature", "seed", "structured_output"})
+            if settings
+            else {}
+        )
+        key = cache_key(prompt.sha256, model, sampling, render_documents(parsed))
+        cached = config.cache.get(key)
+    if cached is not None:
+        result = LLMResult(LLMFacts.model_validate_json(cached), LlmUsage())
+    else:
+        result = extract_with_llm(
+            parsed, prompt, settings, chat_model=config.chat_model, limiter=config.limiter
+        )
+        if key is not None and result.answer is not None:
+            config.cache.put(key, result.answer.model_dump_json())
     out = Extraction(
         Facts(), model=model, prompt=prompt.ref, prompt_sha256=prompt.sha256, usage=result.usage
     )

@@ -99,7 +99,7 @@ def build_chat_model(settings: LLMSettings):
         temperature=settings.temperature,
         seed=settings.seed,
         timeout=settings.timeout,
-        max_retries=settings.max_retries,
+        max_retries=0,  # retries are ours (_invoke), so each one passes the rate limiter
         use_responses_api=settings.use_responses_api,
     )
 
@@ -109,9 +109,12 @@ def extract_with_llm(
     prompt: Prompt,
     settings: LLMSettings | None = None,
     chat_model=None,
+    limiter=None,
 ) -> LLMResult:
-    """Ask the model for the facts; never raises for model or endpoint failures."""
-    import openai
+    """Ask the model for the facts; never raises for model or endpoint failures.
+
+    ``limiter`` (review.ratelimit.RateLimiter) is asked before every request, retries included,
+    so a requests/min or tokens/min budget is never exceeded."""
     from langchain_core.messages import AIMessage, HumanMessage
 
     if chat_model is None:
@@ -124,14 +127,9 @@ def extract_with_llm(
     usage = LlmUsage()
     last_error = "no answer"
     for _attempt in range(retries + 1):
-        usage.calls += 1
-        try:
-            out = structured.invoke(messages)
-        except (openai.APIError, openai.APITimeoutError, openai.APIConnectionError) as exc:
-            usage.failed_attempts += 1
-            return LLMResult(
-                None, usage, f"fact extraction failed: endpoint error: {_one_line(exc)}"
-            )
+        out, error = _invoke(structured, messages, settings, limiter, usage)
+        if error is not None:
+            return LLMResult(None, usage, f"fact extraction failed: endpoint error: {error}")
         raw = out.get("raw")
         _count(usage, raw)
         if out.get("parsing_error") is None and out.get("parsed") is not None:
@@ -154,6 +152,49 @@ def extract_with_llm(
         usage,
         f"fact extraction failed: model output invalid after {retries + 1} attempts: {last_error}",
     )
+
+
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: LlmUsage):
+    """One request with our own retries: 429/5xx/timeouts back off exponentially with jitter,
+    honouring Retry-After; each attempt passes the rate limiter. Returns (output, error)."""
+    import random
+    import time
+
+    import openai
+
+    max_retries = settings.max_retries if settings else 0
+    estimate = sum(len(str(m[1] if isinstance(m, tuple) else m.content)) for m in messages) // 4
+    for attempt in range(max_retries + 1):
+        if limiter is not None:
+            limiter.acquire(estimate)
+        usage.calls += 1
+        try:
+            return structured.invoke(messages), None
+        except (openai.APIStatusError, openai.APITimeoutError, openai.APIConnectionError) as exc:
+            usage.failed_attempts += 1
+            status = getattr(exc, "status_code", None)
+            retryable = status is None or status in RETRYABLE_STATUS
+            if not retryable or attempt == max_retries:
+                return None, _one_line(exc)
+            delay = _retry_after(exc) or min(0.5 * 2**attempt, 20.0) * (0.5 + random.random())
+            time.sleep(delay)
+    return None, "no attempt made"
+
+
+def _retry_after(exc) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return min(float(value) * scale, 60.0)
+            except ValueError:
+                return None
+    return None
 
 
 def _structured(chat_model, settings: LLMSettings | None):
