@@ -123,7 +123,8 @@ def iter_inputs(path: Path) -> Iterator[WorkItem]:
             yield WorkItem(source, data=data)
 
 
-def case_id_of(item: WorkItem) -> str:
+def input_key(item: WorkItem) -> str:
+    """The id ``--resume`` uses: the folder name, the record's case_id/id, or its line."""
     if item.folder:
         return Path(item.folder).name
     if item.data is not None:
@@ -161,20 +162,21 @@ def review_item(item: WorkItem, config) -> dict[str, Any]:
     """The per-case function every engine runs: a record, never an exception."""
     from review.pipeline import review_case
 
-    case_id = case_id_of(item)
+    key = input_key(item)
     if item.error:
-        return _error_record(case_id, item.source, item.error_code or "C000", item.error)
+        return _error_record(key, item.source, item.error_code or "C000", item.error)
     try:
         case = case_from_item(item)
         rec = review_case(case, config)
     except ReviewError as exc:
-        return _error_record(case_id, item.source, exc.code, str(exc))
+        return _error_record(key, item.source, exc.code, str(exc))
     except Exception as exc:  # a bug must not stop an unattended run: record it, go on
         return _error_record(
-            case_id, item.source, "R999", f"internal error: {type(exc).__name__}: {exc}"
+            key, item.source, "R999", f"internal error: {type(exc).__name__}: {exc}"
         )
     data = rec.model_dump(mode="json")
     return {
+        "key": key,
         "case_id": rec.case_id,
         "source": item.source,
         "status": "ok",
@@ -188,9 +190,10 @@ def review_item(item: WorkItem, config) -> dict[str, Any]:
     }
 
 
-def _error_record(case_id: str, source: str, code: str, message: str) -> dict[str, Any]:
+def _error_record(key: str, source: str, code: str, message: str) -> dict[str, Any]:
     return {
-        "case_id": case_id,
+        "key": key,
+        "case_id": key,
         "source": source,
         "status": "error",
         "error": {"code": code, "message": message},
@@ -219,7 +222,7 @@ class ResultsWriter:
 
 
 def finished_ids(path: Path) -> set[str]:
-    """Case ids already in a results file; a torn last line (no newline) is cut off first."""
+    """Input keys already in a results file; a torn last line (no newline) is cut off first."""
     if not path.exists():
         return set()
     _cut_torn_tail(path)
@@ -227,7 +230,7 @@ def finished_ids(path: Path) -> set[str]:
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             try:
-                done.add(json.loads(line)["case_id"])
+                done.add(json.loads(line)["key"])
             except (ValueError, KeyError):
                 continue
     return done
@@ -292,17 +295,17 @@ def run_batch(
         seen: set[str] = set()
         count = 0
         for item in iter_inputs(input_path):
-            case_id = case_id_of(item)
-            if case_id in done:
+            key = input_key(item)
+            if key in done:
                 stats.skipped += 1
                 continue
-            if case_id in seen:
+            if key in seen:
                 item = WorkItem(
                     item.source,
-                    error=f"duplicate case id {case_id!r} in the input; ids must be unique",
+                    error=f"duplicate case id {key!r} in the input; ids must be unique",
                     error_code="B003",
                 )
-            seen.add(case_id)
+            seen.add(key)
             if options.limit is not None and count >= options.limit:
                 return
             count += 1
