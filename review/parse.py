@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
 
-PIPELINE_VERSION = "tpi-parse.v1"
 _PARSE_LOCK = threading.Lock()
 """One parse at a time per process: threads (concurrent LLM calls) share one pipeline, and
 parsing is CPU-bound under the GIL anyway; processes each build their own."""

@@ -69,6 +69,16 @@ class Case(Strict):
 
 
 Side = Literal["left", "right", "bilateral", "unspecified"]
+Outcome = Literal[
+    "failed",
+    "partial",
+    "effective",
+    "ongoing",
+    "contraindicated",
+    "not_tolerated",
+    "not_tried",
+    "unknown",
+]
 
 
 class Section(BaseModel):
@@ -163,16 +173,7 @@ class Treatment(Fact):
 
     name: str
     category: str  # noninvasive | invasive
-    outcome: Literal[
-        "failed",
-        "partial",
-        "effective",
-        "ongoing",
-        "contraindicated",
-        "not_tolerated",
-        "not_tried",
-        "unknown",
-    ] = "unknown"
+    outcome: Outcome = "unknown"
     duration: str | None = None
 
 

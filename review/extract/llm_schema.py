@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Side = Literal["left", "right", "bilateral", "unspecified"]
+from review.schema import Outcome, Side
 
 
 class _Model(BaseModel):
@@ -73,16 +73,7 @@ class CitedTreatment(_Model):
         description="e.g. physical_therapy, nsaid, muscle_relaxant, home_exercise, heat_ice."
     )
     category: Literal["noninvasive", "invasive"]
-    outcome: Literal[
-        "failed",
-        "partial",
-        "effective",
-        "ongoing",
-        "contraindicated",
-        "not_tolerated",
-        "not_tried",
-        "unknown",
-    ]
+    outcome: Outcome
     duration: str | None = None
     citation: Citation
 

@@ -32,8 +32,6 @@ from review.schema import (
     Treatment,
 )
 
-EXTRACTOR_VERSION = "offline.v1"
-
 _PERFORMED = re.compile(
     r"\b(performed|injected|infiltrated|administered|completed|tolerated|placed|inserted|"
     r"was done|were done|were given|was given|received|today|this visit|underwent)\b",
@@ -51,9 +49,6 @@ _HISTORICAL = re.compile(
     re.I,
 )
 _REPEAT = re.compile(r"\b(repeat|again|another (?:round|set|series)|re-?inject\w*)\b", re.I)
-_SIDE_BEFORE = re.compile(
-    r"\b(left|right|bilateral|bilaterally|both|lt|rt|l|r|b/l|bilat)\b[\s.-]*$", re.I
-)
 _SIDE_WORD = re.compile(
     r"\b(left|right|bilateral(?:ly)?|both|lt|rt|b/l|bilat|(?<![\w/])[LR](?![\w/]))\b", re.I
 )
@@ -108,8 +103,6 @@ _DATE = re.compile(
 
 EXCLUDED_TREATMENTS = {"acupuncture": "acupuncture", "dry_needling": "dry_needling"}
 EXCLUDED_INJECTATES = {"botulinum_toxin": "botulinum_toxin", "proliferant": "prolotherapy"}
-NONINVASIVE = "noninvasive"
-FAILED_OUTCOMES = ("failed", "partial", "not_tolerated", "contraindicated")
 
 
 @dataclass
