@@ -1,4 +1,4 @@
-"""Command line: ``review case``, ``review rules list|check|explain|test``.
+"""Command line: ``review case``, ``review rules list|check|explain|test``, ``review serve``.
 
 Exit codes: 0 a review was produced (whatever the decision); 2 bad input (one line naming the input
 and what to do); 1 an internal error (one line; ``--debug`` shows the traceback).
@@ -33,6 +33,7 @@ _debug = False
 class Format(StrEnum):
     json = "json"
     text = "text"
+    html = "html"
 
 
 class Extractor(StrEnum):
@@ -89,7 +90,12 @@ def case_command(
         settings = LLMSettings.load(llm_config)
     config = ReviewConfig(policy=policy, extractor=extractor.value, prompt=prompt, llm=settings)
     rec = review_case(case, config)
-    rendered = render_json(rec) + "\n" if fmt is Format.json else render_text(rec)
+    if fmt is Format.html:
+        from review.report.html import render_html
+
+        rendered = render_html(rec, {doc.id: doc.text for doc in case.documents})
+    else:
+        rendered = render_json(rec) + "\n" if fmt is Format.json else render_text(rec)
     if out is None:
         sys.stdout.write(rendered)
     else:
@@ -339,6 +345,37 @@ def prompts_check() -> None:
     typer.echo(f"{len(available_prompts())} prompt(s) checked, {len(problems)} problem(s)")
     if problems:
         raise typer.Exit(2)
+
+
+@app.command("serve")
+def serve_command(
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            help="Case folder(s) to review on start, e.g. examples (a folder of case folders)."
+        ),
+    ] = None,
+    results: Annotated[
+        Path | None, typer.Option(help="A `review batch` output folder (results.jsonl).")
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Bind address (loopback unless --allow-remote).")
+    ] = "127.0.0.1",
+    db: Annotated[
+        Path, typer.Option(help="SQLite audit trail (append-only) of accepts and overrides.")
+    ] = Path("workbench-audit.sqlite"),
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (notes are PHI).")
+    ] = False,
+) -> None:
+    """Start the reviewer workbench (queue, case reports, accept/override, exports) in a browser.
+
+    Example: review serve --cases examples
+    """
+    from review.workbench.serve import serve
+
+    serve(cases=cases, results=results, host=host, port=port, db=db, allow_remote=allow_remote)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cassette_config import pytest_recording_configure, vcr_config  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

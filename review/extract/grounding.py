@@ -30,7 +30,7 @@ from review.schema import (
     Ungrounded,
 )
 
-_WORD = re.compile(r"[0-9a-z]+")
+_WORD = re.compile(r"[0-9a-z]+", re.IGNORECASE)
 
 
 @dataclass
@@ -73,13 +73,11 @@ def _evidence(doc: ParsedDocument, start: int, end: int) -> Evidence:
 
 def _normalised_find(text: str, quote: str, start: int, end: int) -> tuple[int, int] | None:
     """Match word by word, ignoring case, whitespace and punctuation between words."""
-    words = [w.group(0) for w in _WORD.finditer(quote.lower())]
+    words = [w.group(0).lower() for w in _WORD.finditer(quote)]
     if not words:
         return None
-    spans = [
-        (m.start() + start, m.end() + start, m.group(0))
-        for m in _WORD.finditer(text[start:end].lower())
-    ]
+    # offsets come from the original text: lower-casing first could change lengths ("İ")
+    spans = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text, start, end)]
     n = len(words)
     for i in range(len(spans) - n + 1):
         if all(spans[i + k][2] == words[k] for k in range(n)):
@@ -204,6 +202,16 @@ def facts_from_llm(answer: LLMFacts, parsed: list[ParsedDocument]) -> tuple[Fact
         for x in answer.excluded_services
         if (ev := cite(x.citation, "excluded_services"))
     ]
+    # a toxin or proliferant documented as injectate is that excluded service, whichever words
+    # the model filed it under (the offline extractor does the same)
+    for agent in facts.injectate:
+        kind = {"botulinum_toxin": "botulinum_toxin", "proliferant": "prolotherapy"}.get(
+            agent.category
+        )
+        if kind and not any(x.kind == kind and x.performed for x in facts.excluded_services):
+            facts.excluded_services.append(
+                ExcludedService(kind=kind, performed=performed, evidence=list(agent.evidence))
+            )
     facts.imaging_evidence = [
         e for c in answer.imaging_guidance if (e := cite(c, "imaging_guidance"))
     ]

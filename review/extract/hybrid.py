@@ -15,7 +15,7 @@ def _views(facts: Facts) -> dict[str, list[str]]:
     return {
         "procedure_performed": [str(facts.procedure_performed).lower()],
         "injected_muscles": sorted(f"{m.side} {m.name}" for m in facts.injected_muscles),
-        "injectate": sorted({i.name for i in facts.injectate}),
+        "injectate": sorted({i.name.lower() for i in facts.injectate}),
         "excluded_services": sorted({e.kind for e in facts.excluded_services if e.performed}),
     }
 
@@ -29,4 +29,10 @@ def reconcile(offline: Facts, llm: Facts) -> Facts:
         for name in sorted(a)
         if a[name] != b[name]
     ]
+    # A denial needs both extractors: an exclusion only one of them saw goes to a nurse (TPI-X02)
+    # instead of denying the claim.
+    agreed = set(a["excluded_services"]) & set(b["excluded_services"])
+    for service in merged.excluded_services:
+        if service.performed and service.kind not in agreed:
+            service.performed = False
     return merged

@@ -52,7 +52,9 @@ class LLMSettings(Strict):
             path = Path(path)
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
+                if not isinstance(data, dict):
+                    raise ValueError(f"expected a mapping of settings, got {type(data).__name__}")
+            except (OSError, ValueError, yaml.YAMLError) as exc:
                 raise ReviewError(
                     "E002", f"cannot read LLM config: {str(exc).splitlines()[0]}", source=str(path)
                 ) from None
@@ -173,6 +175,14 @@ def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: 
         usage.calls += 1
         try:
             return structured.invoke(messages), None
+        except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+            # the answer was cut off or filtered: a bad answer to feed back, not a transport error
+            reason = (
+                "answer truncated at the length limit"
+                if isinstance(exc, openai.LengthFinishReasonError)
+                else "answer blocked by the content filter"
+            )
+            return {"raw": None, "parsed": None, "parsing_error": reason}, None
         except (openai.APIStatusError, openai.APITimeoutError, openai.APIConnectionError) as exc:
             usage.failed_attempts += 1
             status = getattr(exc, "status_code", None)
@@ -204,8 +214,14 @@ def _structured(chat_model, settings: LLMSettings | None):
     from langchain_openai import ChatOpenAI
 
     if isinstance(chat_model, ChatOpenAI):
+        # The schema goes as a dict, not the pydantic class: the OpenAI client would otherwise
+        # validate inside the call and raise before we see the raw answer (no usage, nothing to
+        # feed back). strict=False: OpenAI's strict mode rejects optional fields with defaults.
         method = settings.structured_output if settings else "json_schema"
-        return chat_model.with_structured_output(LLMFacts, method=method, include_raw=True)
+        structured = chat_model.with_structured_output(
+            LLMFacts.model_json_schema(), method=method, include_raw=True, strict=False
+        )
+        return structured | RunnableLambda(_validate)
 
     def parse(message):
         try:
@@ -218,6 +234,16 @@ def _structured(chat_model, settings: LLMSettings | None):
             return {"raw": message, "parsed": None, "parsing_error": exc}
 
     return chat_model | RunnableLambda(parse)
+
+
+def _validate(out: dict) -> dict:
+    """Validate the parsed JSON against LLMFacts (extra keys such as "decision" are errors)."""
+    if out.get("parsing_error") is None and out.get("parsed") is not None:
+        try:
+            out = {**out, "parsed": LLMFacts.model_validate(out["parsed"])}
+        except ValidationError as exc:
+            out = {**out, "parsed": None, "parsing_error": exc}
+    return out
 
 
 def _count(usage: LlmUsage, raw) -> None:

@@ -479,7 +479,13 @@ def _injectate(facts: Facts, sents: list[_Sent]) -> None:
             if doses and item.dose is None:
                 item.dose = " ".join(d.strip() for d in doses)
             _add_evidence(item.evidence, s.evidence)
-    facts.injectate = list(found.values())
+    dosed_other = any(i.dose and i.category != "botulinum_toxin" for i in found.values())
+    facts.injectate = [
+        i
+        for i in found.values()
+        # "TPI with Botox" in a title while the procedure doses another agent: not injected
+        if not (i.category == "botulinum_toxin" and not i.dose and dosed_other)
+    ]
 
 
 # --------------------------------------------------------------------------- exam

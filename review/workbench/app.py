@@ -1,0 +1,430 @@
+"""The workbench web app (FastAPI + Jinja2; no external scripts, fonts or CDNs).
+
+Safety:
+- CSRF: a per-session random token in an HttpOnly, SameSite=Strict cookie and a hidden form field;
+  every POST must carry both, equal (compared in constant time), else 403.
+- Every page gets a Content-Security-Policy forbidding any other origin, with a per-response nonce
+  for the inline style and script; note text is autoescaped by Jinja2.
+- A Host header check (loopback names only, unless --allow-remote) against DNS rebinding.
+- Responses are ``Cache-Control: no-store``: they hold notes (PHI).
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from review.report.html import build_view, environment
+from review.workbench.cases import CaseEntry, CaseSource
+from review.workbench.letter import draft_letter, missing_items
+from review.workbench.store import AuditRow, AuditStore, utc_now
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSRF_COOKIE = "wb_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+
+DECISIONS = ("pend", "deny", "approve")
+CODES = ("20552", "20553")
+REVIEW_STATUSES = ("unreviewed", "accepted", "overridden")
+SORTS = {
+    "status": "review status",
+    "decision": "decision",
+    "code": "supported code",
+    "date": "date of service",
+    "case": "case id",
+}
+MAX_REASON = 4000
+MAX_REVIEWER = 120
+
+
+def csp(nonce: str) -> str:
+    return (
+        "default-src 'self'; "
+        f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+async def csrf_protect(request: Request) -> None:
+    """Reject a state-changing request unless its form field (or X-CSRF-Token header) equals the
+    session cookie."""
+    if request.method in SAFE_METHODS:
+        return
+    cookie = request.cookies.get(CSRF_COOKIE) or ""
+    sent: Any = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            sent = form.get(CSRF_FIELD)
+    if not (
+        TOKEN_SHAPE.match(cookie)
+        and isinstance(sent, str)
+        and hmac.compare_digest(cookie.encode(), sent.encode())
+    ):
+        raise HTTPException(
+            status_code=403, detail="CSRF token missing or invalid: reload the page and try again"
+        )
+
+
+def create_app(
+    source: CaseSource,
+    db_path: str | Path,
+    *,
+    allowed_hosts: list[str] | None = None,
+) -> FastAPI:
+    """The app for one case source and one audit database.
+
+    ``allowed_hosts``: Host header values accepted (default: loopback names and the test
+    client's ``testserver``).
+    """
+    store = AuditStore(db_path)
+    env = environment(str(TEMPLATES))
+    app = FastAPI(
+        title="TPI review workbench",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.source = source
+    app.state.store = store
+    app.add_middleware(
+        TrustedHostMiddleware,
+        allowed_hosts=allowed_hosts or ["127.0.0.1", "localhost", "testserver"],
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        token = request.cookies.get(CSRF_COOKIE) or ""
+        fresh = not TOKEN_SHAPE.match(token)
+        if fresh:
+            token = secrets.token_urlsafe(32)
+        request.state.csrf_token = token
+        request.state.nonce = secrets.token_urlsafe(16)
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = csp(request.state.nonce)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        if fresh:
+            response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+        return response
+
+    # ------------------------------------------------------------------ helpers
+
+    def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+        html = env.get_template(template).render(
+            nonce=request.state.nonce,
+            csrf_token=request.state.csrf_token,
+            source=source,
+            **context,
+        )
+        return HTMLResponse(html, status_code=status_code)
+
+    def entry_or_404(slug: str) -> CaseEntry:
+        entry = source.get(slug)
+        if entry is None:
+            raise HTTPException(status_code=404, detail="no such case in this workbench")
+        return entry
+
+    def state_of(entry: CaseEntry, latest: dict[str, AuditRow]) -> dict[str, Any]:
+        row = latest.get(entry.key)
+        rec = entry.rec
+        return {
+            "entry": entry,
+            "review": row,
+            "review_status": {"accept": "accepted", "override": "overridden"}[row.action]
+            if row
+            else "unreviewed",
+            "decision": row.to_decision if row else (rec.decision if rec else None),
+            "code": row.to_code if row else (rec.supported_code if rec else None),
+        }
+
+    # ------------------------------------------------------------------ queue
+
+    @app.get("/", response_class=HTMLResponse)
+    def queue(
+        request: Request,
+        decision: str = "",
+        code: str = "",
+        review: str = "",
+        sort: str = "status",
+        order: str = "asc",
+    ) -> HTMLResponse:
+        latest = store.latest()
+        rows = [state_of(e, latest) for e in source.reviewable]
+        counts = {
+            "total": len(rows),
+            "decision": {d: sum(r["entry"].rec.decision == d for r in rows) for d in DECISIONS},
+            "review": {s: sum(r["review_status"] == s for r in rows) for s in REVIEW_STATUSES},
+            "errors": len(source.errors),
+        }
+        codes = sorted({r["entry"].rec.supported_code or "none" for r in rows} | set(CODES))
+        shown = [
+            r
+            for r in rows
+            if (not decision or r["entry"].rec.decision == decision)
+            and (not code or (r["entry"].rec.supported_code or "none") == code)
+            and (not review or r["review_status"] == review)
+        ]
+        sort = sort if sort in SORTS else "status"
+        keyfun = {
+            "status": lambda r: (REVIEW_STATUSES.index(r["review_status"]), r["entry"].case_id),
+            "decision": lambda r: (DECISIONS.index(r["entry"].rec.decision), r["entry"].case_id),
+            "code": lambda r: (r["entry"].rec.supported_code or "~", r["entry"].case_id),
+            "date": lambda r: (r["entry"].date_of_service or "", r["entry"].case_id),
+            "case": lambda r: (r["entry"].case_id, r["entry"].key),
+        }[sort]
+        shown.sort(key=keyfun, reverse=order == "desc")
+        # Pended cases always come first, whatever the sort within each block.
+        shown.sort(key=lambda r: r["entry"].rec.decision != "pend")
+        return page(
+            request,
+            "queue.html.j2",
+            rows=shown,
+            counts=counts,
+            codes=codes,
+            filters={
+                "decision": decision,
+                "code": code,
+                "review": review,
+                "sort": sort,
+                "order": order,
+            },
+            decisions=DECISIONS,
+            review_statuses=REVIEW_STATUSES,
+            sorts=SORTS,
+            errors=source.errors,
+        )
+
+    # ------------------------------------------------------------------ case page
+
+    def case_page(
+        request: Request,
+        entry: CaseEntry,
+        *,
+        problems: list[str] | None = None,
+        form: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        if entry.rec is None:
+            return page(request, "error.html.j2", 404, entry=entry, message=entry.error)
+        latest = store.latest()
+        view = build_view(entry.rec, entry.documents or {})
+        return page(
+            request,
+            "case.html.j2",
+            status_code,
+            **view,
+            entry=entry,
+            state=state_of(entry, latest),
+            audit=store.rows(entry.key),
+            problems=problems or [],
+            form=form or {},
+            decisions=DECISIONS,
+            codes=CODES,
+            notes_available=entry.documents is not None,
+        )
+
+    @app.get("/case/{slug}", response_class=HTMLResponse)
+    def case(request: Request, slug: str) -> HTMLResponse:
+        return case_page(request, entry_or_404(slug))
+
+    @app.post("/case/{slug}/review")
+    async def review_post(request: Request, slug: str) -> Response:
+        entry = entry_or_404(slug)
+        if entry.rec is None:
+            raise HTTPException(status_code=404, detail="this case has no recommendation")
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        action = form.get("action", "")
+        reviewer = " ".join(form.get("reviewer", "").split())
+        reason = form.get("reason", "").strip()
+        problems = []
+        if action not in ("accept", "override"):
+            problems.append("Choose Accept or Override.")
+        if not reviewer:
+            problems.append("Reviewer name is required.")
+        elif len(reviewer) > MAX_REVIEWER:
+            problems.append(f"Reviewer name is longer than {MAX_REVIEWER} characters.")
+        if not reason:
+            problems.append("A reason is required.")
+        elif len(reason) > MAX_REASON:
+            problems.append(f"The reason is longer than {MAX_REASON} characters.")
+        rec = entry.rec
+        current = state_of(entry, store.latest())
+        to_decision, to_code = rec.decision, rec.supported_code
+        if action == "override":
+            to_decision = form.get("decision", "")
+            raw_code = form.get("supported_code", "")
+            to_code = raw_code or None
+            if to_decision not in DECISIONS:
+                problems.append("Choose the decision: approve, pend or deny.")
+            if raw_code not in ("", *CODES):
+                problems.append("Choose the supported code: 20552, 20553 or none.")
+            if not problems and (to_decision, to_code) == (current["decision"], current["code"]):
+                problems.append(
+                    "The override changes neither the decision nor the code; use Accept instead."
+                )
+        if problems:
+            return case_page(request, entry, problems=problems, form=form, status_code=400)
+        store.insert(
+            reviewer=reviewer,
+            case_key=entry.key,
+            case_id=entry.case_id,
+            action=action,
+            from_decision=current["decision"],
+            from_code=current["code"],
+            to_decision=to_decision,
+            to_code=to_code,
+            reason=reason,
+            provenance=rec.provenance.model_dump(mode="json"),
+        )
+        return RedirectResponse(f"/case/{entry.slug}#audit", status_code=303)
+
+    # ------------------------------------------------------------------ documentation request
+
+    def pended_or_404(slug: str) -> CaseEntry:
+        entry = entry_or_404(slug)
+        if entry.rec is None or entry.rec.decision != "pend":
+            raise HTTPException(
+                status_code=404, detail="a documentation request is drafted for pended cases only"
+            )
+        return entry
+
+    def letter_file(entry: CaseEntry, text: str) -> PlainTextResponse:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", entry.case_id) or "case"
+        return PlainTextResponse(
+            text.replace("\r\n", "\n"),
+            headers={
+                "Content-Disposition": f'attachment; filename="documentation-request-{name}.txt"'
+            },
+        )
+
+    @app.get("/case/{slug}/letter", response_class=HTMLResponse)
+    def letter(request: Request, slug: str) -> HTMLResponse:
+        entry = pended_or_404(slug)
+        return page(
+            request,
+            "letter.html.j2",
+            entry=entry,
+            rec=entry.rec,
+            items=missing_items(entry.rec),
+            letter=draft_letter(entry.rec, date_of_service=entry.date_of_service),
+        )
+
+    @app.get("/case/{slug}/letter.txt")
+    def letter_txt(slug: str) -> PlainTextResponse:
+        entry = pended_or_404(slug)
+        return letter_file(entry, draft_letter(entry.rec, date_of_service=entry.date_of_service))
+
+    @app.post("/case/{slug}/letter.txt")
+    async def letter_txt_edited(request: Request, slug: str) -> PlainTextResponse:
+        entry = pended_or_404(slug)
+        text = (await request.form()).get("letter")
+        if not isinstance(text, str) or not text.strip():
+            raise HTTPException(status_code=400, detail="the letter is empty")
+        return letter_file(entry, text)
+
+    # ------------------------------------------------------------------ exports
+
+    def reviewed() -> list[dict[str, Any]]:
+        rows = store.rows()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.case_key] = counts.get(row.case_key, 0) + 1
+        by_key = {e.key: e for e in source.entries}
+        out = []
+        for key, row in store.latest().items():
+            entry = by_key.get(key)
+            rec = entry.rec if entry else None
+            out.append(
+                {
+                    "case_key": key,
+                    "case_id": row.case_id,
+                    "recommended_decision": rec.decision if rec else None,
+                    "recommended_code": rec.supported_code if rec else None,
+                    "final_decision": row.to_decision,
+                    "final_code": row.to_code,
+                    "action": row.action,
+                    "reviewer": row.reviewer,
+                    "reviewed_at": row.at,
+                    "reason": row.reason,
+                    "audit_id": row.id,
+                    "reviews": counts[key],
+                    "rules_sha256": json.loads(row.provenance).get("rules_sha256"),
+                }
+            )
+        out.sort(key=lambda r: (r["case_id"], r["case_key"]))
+        return out
+
+    @app.get("/export.json")
+    def export_json() -> Response:
+        body = {"exported_at": utc_now(), "source": source.root, "decisions": reviewed()}
+        return Response(
+            json.dumps(body, indent=2, ensure_ascii=False) + "\n",
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="reviewed-decisions.json"'},
+        )
+
+    @app.get("/export.csv")
+    def export_csv() -> Response:
+        rows = reviewed()
+        buf = io.StringIO()
+        fields = list(rows[0]) if rows else EXPORT_FIELDS
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _spreadsheet_safe(v) for k, v in row.items()})
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="reviewed-decisions.csv"'},
+        )
+
+    return app
+
+
+EXPORT_FIELDS = [
+    "case_key",
+    "case_id",
+    "recommended_decision",
+    "recommended_code",
+    "final_decision",
+    "final_code",
+    "action",
+    "reviewer",
+    "reviewed_at",
+    "reason",
+    "audit_id",
+    "reviews",
+    "rules_sha256",
+]
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """Free text starting like a formula is prefixed with ' so a spreadsheet shows it as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def query(filters: dict[str, str], **changes: str) -> str:
+    merged = {**filters, **changes}
+    return urlencode({k: v for k, v in merged.items() if v})
