@@ -1,0 +1,174 @@
+"""The workbench in a real browser: Debian's headless Chromium driven by Playwright's Python package.
+
+The server runs with uvicorn in a thread on a free loopback port over the bundled examples. The
+test opens the queue, a pended case, clicks a criterion (its evidence gets the highlight), submits
+an override, reloads and finds the audit entry, and saves a screenshot of the case page to
+``docs/workbench.png`` and the pytest tmp dir. Never runs ``playwright install``: it uses
+/usr/bin/chromium (``apt-get install -y chromium``) and skips without it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.skip(
+        "no /usr/bin/chromium (Debian: apt-get install -y chromium)", allow_module_level=True
+    )
+pytest.importorskip("fastapi", reason="the workbench extra is not installed")
+uvicorn = pytest.importorskip("uvicorn", reason="the workbench extra is not installed")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright (Python package) is not installed"
+)
+
+from review.workbench.app import create_app  # noqa: E402
+from review.workbench.cases import load_cases  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SCREENSHOT = ROOT / "docs" / "workbench.png"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("workbench") / "audit.sqlite"
+    app = create_app(load_cases(EXAMPLES), db)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", db
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=30_000
+            )
+        except sync_api.Error as exc:  # an unusable browser build: say so, do not fail obscurely
+            pytest.skip(f"cannot launch {CHROMIUM}: {str(exc).splitlines()[0]}")
+        yield b
+        b.close()
+
+
+def test_triage_a_pended_case_in_chromium(server, browser, tmp_path):
+    base, _db = server
+    expect = sync_api.expect
+    page = browser.new_page(viewport={"width": 1440, "height": 960})
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    # the queue: counts at the top, pended cases first
+    page.goto(base + "/")
+    expect(page.locator("#count-total .n")).to_have_text("4")
+    expect(page.locator("#count-pend .n")).to_have_text("2")
+    decisions = page.locator("tr.queue-row").evaluate_all(
+        "rows => rows.map(r => r.dataset.decision)"
+    )
+    assert decisions[:2] == ["pend", "pend"] and len(decisions) == 4
+
+    # open the pended case with no conservative care documented
+    page.get_by_role("link", name="EX-002", exact=True).click()
+    page.wait_for_url(re.compile(r"/case/pend-no-conservative-care$"))
+    expect(page.locator("h1.banner-decision")).to_have_text("Pend for nurse review")
+    expect(page.locator("#c-TPI-M05")).to_have_attribute("data-status", "not_met")
+
+    # click a criterion: its evidence is highlighted and scrolled into view
+    marks = page.locator('mark.ev[data-rule~="TPI-M05"]')
+    assert marks.count() >= 1
+    expect(marks.first).not_to_have_class(re.compile(r"\bhl\b"))
+    page.locator('#c-TPI-M05 a.rule-link[data-rule-link="TPI-M05"]').click()
+    for i in range(marks.count()):
+        expect(marks.nth(i)).to_have_class(re.compile(r"\bhl\b"))
+    assert page.locator("mark.ev.hl").count() == marks.count()
+    expect(marks.first).to_be_in_viewport()
+    expect(page.locator("#c-TPI-M05")).to_have_class(re.compile(r"\bactive\b"))
+    assert page.evaluate("location.hash") == "#" + marks.first.get_attribute("id")
+    # another criterion moves the highlight
+    page.locator('#c-TPI-M04 a.rule-link[data-rule-link="TPI-M04"]').click()
+    expect(page.locator('mark.ev[data-rule~="TPI-M04"]').first).to_have_class(re.compile(r"\bhl\b"))
+
+    # the screenshot for the README: the case page with the criterion's evidence highlighted
+    page.locator('#c-TPI-M05 a.rule-link[data-rule-link="TPI-M05"]').click()
+    page.locator("#c-TPI-M05").evaluate("el => el.scrollIntoView({block: 'center'})")
+    expect(marks.first).to_be_in_viewport()
+    shot = tmp_path / "workbench-case.png"
+    page.screenshot(path=str(shot))
+    page.screenshot(path=str(tmp_path / "workbench-case-full.png"), full_page=True)
+    assert shot.stat().st_size > 10_000
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOT)
+
+    # override with a reason; reload and see the audit entry
+    reason = "Provider faxed PT notes: 6 weeks of therapy without relief."
+    page.locator("#f-decision").select_option("approve")
+    page.locator("#f-code").select_option("20552")
+    page.locator("#f-reviewer").fill("Test Nurse")
+    page.locator("#f-reason").fill(reason)
+    page.locator("#btn-override").click()
+    page.wait_for_url(re.compile(r"/case/pend-no-conservative-care(#audit)?$"))
+    page.reload()
+    row = page.locator("tr.audit-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Test Nurse")
+    expect(row).to_contain_text(reason)
+    expect(row).to_contain_text("pend / 20552")
+    expect(row).to_contain_text("approve / 20552")
+    expect(page.locator("#review-status")).to_have_text("overridden")
+
+    # the browser asked nothing of any other host, and the CSP let our inline code run
+    assert requests and all(u.startswith(base + "/") for u in requests), requests
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+    page.close()
+
+
+def test_override_without_reason_is_refused_in_the_browser(server, browser):
+    base, _db = server
+    page = browser.new_page()
+    page.goto(base + "/case/downcode-20553-two-muscles")
+    # bypass the browser's own `required` check: the server must refuse too
+    page.evaluate(
+        "document.querySelectorAll('#review-form [required]').forEach(e => e.removeAttribute('required'))"
+    )
+    page.locator("#f-reviewer").fill("Test Nurse")
+    with page.expect_response(lambda r: r.url.endswith("/review")) as info:
+        page.locator("#btn-accept").click()
+    assert info.value.status == 400
+    sync_api.expect(page.locator("#problems")).to_contain_text("A reason is required.")
+    sync_api.expect(page.locator("tr.audit-row")).to_have_count(0)
+    page.close()
