@@ -130,6 +130,7 @@ def extract_facts(
     date of service is taken as the billed service even when the note never says "trigger point"
     (the rules then judge it); without a claim, only trigger point wording counts."""
     sents = [s for doc in parsed for s in _sentences(doc, date_of_service)]
+    _procedure_narratives(sents, date_of_service)
     _procedure_blocks(sents, date_of_service)
     _continue_lists(sents)
     facts = Facts()
@@ -154,14 +155,49 @@ def _procedure_blocks(sents: list[_Sent], dos: dt.date | None) -> None:
         here = (s.doc.document_id, s.section)
         if block == here and s.section != "procedure":
             s.section = "procedure"
-            s.mode = _mode(s)
-            if s.doc.date and dos and s.doc.date < dos and s.mode == "performed":
-                s.mode = "historical"
+            _set_mode(s, dos)
             continue
         block = None
         tpi = any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))
         if s.mode == "performed" and tpi and s.section not in ("procedure",):
             block = here
+
+
+def _procedure_narratives(sents: list[_Sent], dos: dt.date | None) -> None:
+    """A procedure told inside the plan (or an untitled part) of a note: consent, prep, needle,
+    "injected ... 40 mg". When a section holds two such detail sentences and an injection with a
+    dose, it reads as procedure text from the first sentence naming the procedure on."""
+    groups: dict[tuple[str, str | None], list[_Sent]] = defaultdict(list)
+    for s in sents:
+        if s.section in _NARRATIVE_SECTIONS:
+            groups[(s.doc.document_id, s.section)].append(s)
+    for group in groups.values():
+        details = [s for s in group if _DETAIL.search(s.text)]
+        dosed = [s for s in group if s.by_label.get("injectate") and _DOSE.search(s.text)]
+        if len(details) < 2 or not dosed or dosed[0].mode in ("planned", "negated", "historical"):
+            continue
+        first = next(
+            i
+            for i, s in enumerate(group)
+            if s in details or _injection_mentions(s) or s.by_label.get("excluded_service")
+        )
+        for s in group[first:]:
+            if (
+                s.by_label.get("treatment")
+                and not _injection_mentions(s)
+                and not s.by_label.get("injectate")
+            ):
+                continue  # "- Continue PT and HEP": a plan item, not the procedure
+            s.section = "procedure"
+            _set_mode(s, dos)
+
+
+_NARRATIVE_SECTIONS = (None, "plan", "assessment", "diagnoses")
+_DETAIL = re.compile(
+    r"\b(consent\w*|prepped|prep|chlorhexidine|povidone|betadine|alcohol|needle|aspirat\w*|tolerated|"
+    r"tol well|complications|band-?aids?|hemostasis|sterile)\b",
+    re.I,
+)
 
 
 def _continue_lists(sents: list[_Sent]) -> None:
@@ -207,7 +243,6 @@ def _sentences(doc: ParsedDocument, dos: dt.date | None) -> Iterable[_Sent]:
     by_sentence: dict[int, list[Mention]] = defaultdict(list)
     for m in doc.mentions:
         by_sentence[m.sentence].append(m)
-    earlier_visit = dos is not None and doc.date is not None and doc.date < dos
     for sentence in doc.sentences:
         mentions = sorted(by_sentence.get(sentence.id, []), key=lambda m: m.start)
         text = doc.sentence_text(sentence)
@@ -219,16 +254,16 @@ def _sentences(doc: ParsedDocument, dos: dt.date | None) -> Iterable[_Sent]:
         )
         for m in mentions:
             s.by_label.setdefault(m.label, []).append(m)
-        s.mode = _mode(s)
-        if (
-            s.mode in ("performed", "neutral")
-            and _injection_mentions(s)
-            and _dated_before(text, dos)
-        ):
-            s.mode = "historical"  # "First TPI on 11/18/2025 ..." in today's note
-        if earlier_visit and s.mode == "performed":
-            s.mode = "historical"
+        _set_mode(s, dos)
         yield s
+
+
+def _set_mode(s: _Sent, dos: dt.date | None) -> None:
+    s.mode = _mode(s)
+    if s.mode in ("performed", "neutral") and _injection_mentions(s) and _dated_before(s.text, dos):
+        s.mode = "historical"  # "First TPI on 11/18/2025 ..." in today's note
+    if s.mode == "performed" and dos is not None and s.doc.date is not None and s.doc.date < dos:
+        s.mode = "historical"  # a procedure note from an earlier visit
 
 
 def _dated_before(text: str, dos: dt.date | None) -> bool:
