@@ -142,7 +142,9 @@ def _audit_case(case_id: str, notes: list[Path], max_note_chars: int) -> Case:
     case = Case(case_id=case_id, documents=documents)
     if not any(doc.text.strip() for doc in documents):
         raise CaseError(
-            "C006", "every note is empty; nothing to review", source=str(notes[0].parent)
+            "C006",
+            "every note is empty; nothing to review",
+            source=str(notes[0] if len(notes) == 1 else notes[0].parent),
         )
     return case
 

@@ -99,10 +99,22 @@ def case_command(
     if out is None:
         sys.stdout.write(rendered)
     else:
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(rendered, encoding="utf-8")
-        tmp.replace(out)
+        write_output(out, rendered)
         typer.echo(f"{rec.case_id}: {rec.decision} -> {out}", err=True)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a report or run file atomically; a bad path is bad input, not an internal error."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ReviewError(
+            "C010",
+            f"cannot write the output: {exc.strerror}; check the folder exists and is writable",
+            source=str(path),
+        ) from None
 
 
 @rules_app.command("list")
@@ -312,9 +324,7 @@ def eval_command(
     config = ReviewConfig(extractor=extractor.value, prompt=prompt, llm=settings)
     run = evaluate_cases(case_dirs(cases), config)
     if out is not None:
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(run.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        tmp.replace(out)
+        write_output(out, run.model_dump_json(indent=2) + "\n")
     rows, regressions = compare(run, load_run(baseline), threshold) if baseline else ([], [])
     print_run(run, rows, regressions)
     if regressions:

@@ -8,6 +8,7 @@ may use; ``review rules check`` rejects anything else with a suggestion.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from pydantic import BaseModel, Field
 
@@ -271,12 +272,33 @@ def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings)
         d.no_relief_injections = max(len(prior_history), responses.count("no_relief"))
     if dos is not None:
         start = settings.window_start(dos)
-        d.prior_sessions_in_window = len(
-            {h.date_of_service for h in prior_history if h.date_of_service >= start}
-        )
+        dates = {h.date_of_service for h in prior_history}
+        dates |= {when for p in facts.prior_injections if (when := note_date(p.date)) is not None}
+        d.prior_sessions_in_window = len({when for when in dates if start <= when < dos})
     d.sessions_in_window = d.prior_sessions_in_window + (
         1 if (d.procedure_performed or d.billed_code) else 0
     )
+    # "today is his 4th TPI session in 12 months": the note's own count when it is higher
+    d.sessions_in_window = max(d.sessions_in_window, facts.stated_session_number or 0)
+
+
+def note_date(text: str | None) -> dt.date | None:
+    """A date as notes write it: 05/21/2025, 5/21/25, 2025-05-21 or 05/2025 (first of month)."""
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text.strip())
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+    else:
+        match = re.fullmatch(r"(\d{1,2})/(?:(\d{1,2})/)?(\d{4}|\d{2})", text.strip())
+        if not match:
+            return None
+        month, day, year = int(match.group(1)), int(match.group(2) or 1), int(match.group(3))
+        year += 2000 if year < 100 else 0
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
 
 
 def _injectate(d: Derived, facts: Facts) -> None:

@@ -25,7 +25,7 @@ _PARSE_LOCK = threading.Lock()
 """One parse at a time per process: threads (concurrent LLM calls) share one pipeline, and
 parsing is CPU-bound under the GIL anyway; processes each build their own."""
 
-_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|[a-z][.)])\s")
+LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|#\d{1,2}|[-*\u2022]|[a-z][.)])\s")
 _HEADING_LINE = re.compile(r"^\s*[A-Z][A-Z0-9 /&,()-]{2,60}:?\s*$")
 _CONTINUES = re.compile(
     r"(?:[,(&/]|\b(?:and|or|with|of|to|the|a|an|in|at|for|from|by|per))\s*$", re.I
@@ -53,7 +53,7 @@ def join_wrapped_lines(text: str) -> str:
             or not nxt.strip()
             or prev.endswith((":", ".", "?", "!", ";"))
             or _HEADING_LINE.match(prev)
-            or _LIST_ITEM.match(nxt)
+            or LIST_ITEM.match(nxt)
             or _HEADING_START.match(nxt)
             or _HEADING_LINE.match(nxt)
         )
@@ -64,12 +64,17 @@ def join_wrapped_lines(text: str) -> str:
 
 
 def _line_break_starts(doc: Doc) -> Doc:
-    """Every line break left after :func:`join_wrapped_lines` starts a sentence."""
+    """Every line break left after :func:`join_wrapped_lines` starts a sentence, and a numbered
+    list item ("1. Left upper trapezius") stays one sentence with its number."""
+    line_start = True
     for i, token in enumerate(doc[:-1]):
-        if "\n" in token.whitespace_ or (token.is_space and "\n" in token.text):
-            nxt = doc[i + 1]
-            if not nxt.is_space:
-                nxt.is_sent_start = True
+        numbered = len(token.text) <= 2 and token.text.isdigit() and doc[i + 1].text in (".", ")")
+        if line_start and numbered and i + 2 < len(doc):
+            doc[i + 2].is_sent_start = False
+        breaks = "\n" in token.whitespace_ or (token.is_space and "\n" in token.text)
+        if breaks and not doc[i + 1].is_space:
+            doc[i + 1].is_sent_start = True
+        line_start = breaks or (line_start and token.is_space)
     return doc
 
 
@@ -178,6 +183,8 @@ def _default_context_rules(rule_type, path: str) -> list:
         data = json.load(fh)["context_rules"]
     rules = []
     for item in data:
+        if item["literal"].startswith(":"):
+            continue  # ": no" negates BACKWARD, so "Exam: no taut band" lost the negation it needed
         pattern = item.get("pattern")
         extra = {
             k: item[k] for k in ("direction", "max_scope", "max_targets") if item.get(k) is not None

@@ -223,6 +223,8 @@ class Facts(BaseModel):
     excluded_services: list[ExcludedService] = Field(default_factory=list)
     imaging_guidance: bool = False
     imaging_evidence: list[Evidence] = Field(default_factory=list)
+    stated_session_number: int | None = None  # "today is his 4th TPI session in 12 months"
+    stated_session_evidence: list[Evidence] = Field(default_factory=list)
     extractor_disagreements: list[Disagreement] = Field(default_factory=list)
     extraction_error: str | None = None
 

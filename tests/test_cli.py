@@ -192,12 +192,6 @@ def test_out_writes_the_file_and_keeps_stdout_empty(monkeypatch, capsys, tmp_pat
     assert target.read_text(encoding="utf-8") == stdout_json
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an --out path in a missing folder raises FileNotFoundError in case_command, which "
-    "main() reports as '[R999] internal error ... report it' with exit 1 instead of an input "
-    "error with exit 2",
-)
 def test_out_into_a_missing_folder_is_bad_input(tmp_path):
     note = tmp_path / "note.txt"
     note.write_text(NOTE, encoding="utf-8")
@@ -304,11 +298,6 @@ def test_text_report_of_a_single_note_quotes_only_what_it_cites(monkeypatch, cap
     assert err == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="for a single empty note file load_case reports the note's parent folder as the "
-    "source ('[C006] .: every note is empty'), so the error line does not name the input",
-)
 def test_empty_note_error_names_the_file(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_text("  \n\n", encoding="utf-8")

@@ -2,8 +2,7 @@
 for sides, shorthand, injectate and dose, exam findings, number of sites, prior treatments and
 prior injections.
 
-Every note is written for this test. Rows that document a known defect are
-``pytest.param(..., marks=xfail(strict=True, reason=...))``: the row states the correct behaviour.
+Every note is written for this test; each row states the correct behaviour.
 """
 
 from __future__ import annotations
@@ -26,10 +25,6 @@ CLAIM_20553 = {**CLAIM_20552, "lines": [{**CLAIM_20552["lines"][0], "code": "205
 
 def review(text: str, *, kind: str = "procedure_note", claim: dict | None = CLAIM_20552, **kw):
     return review_text(text, claim=claim, kind=kind, **kw)
-
-
-def xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
 
 
 def muscles(rec) -> set[tuple[str, str]]:
@@ -261,11 +256,6 @@ HARD = [
         "was febrile.",
         "procedure_note",
         {"performed": False, "status": "negated", "muscles": set()},
-        marks=xfail(
-            "'were not performed' after the target is not negated (context.yaml lists it as both "
-            "FORWARD and BACKWARD; ConText keeps FORWARD), so the TPI and the left trapezius are "
-            "reported as performed today"
-        ),
         id="were not performed",
     ),
     pytest.param(
@@ -273,10 +263,6 @@ HARD = [
         "Trigger point injections to the left trapezius were declined by the patient.",
         "procedure_note",
         {"performed": False, "status": "negated", "muscles": set()},
-        marks=xfail(
-            "'declined' after the target is not negated (context.yaml lists it as both FORWARD "
-            "and BACKWARD; ConText keeps FORWARD): a refused TPI is reported as performed"
-        ),
         id="declined after the target",
     ),
     pytest.param(
@@ -284,10 +270,6 @@ HARD = [
         "TPI deferred today.",
         "procedure_note",
         {"performed": False, "status": "negated"},
-        marks=xfail(
-            "bare 'deferred' is only a FORWARD negation in context.yaml ('was/were deferred' are "
-            "BACKWARD), so 'TPI deferred today.' is read as a TPI performed today"
-        ),
         id="deferred without was",
     ),
     pytest.param(
@@ -296,11 +278,6 @@ HARD = [
         "of 1% lidocaine.",
         "progress_note",
         {"performed": True, "muscles": {("trapezius", "left")}},
-        marks=xfail(
-            "the heading 'Plan:' is part of the sentence text and matches _PLANNED ('plan'), so "
-            "a procedure documented on the heading's line is read as planned; the same sentence "
-            "on the next line is read as performed"
-        ),
         id="Plan: heading on the same line",
     ),
     pytest.param(
@@ -309,10 +286,6 @@ HARD = [
         "lidocaine, as she had good relief last time.",
         "procedure_note",
         {"performed": True, "muscles": {("trapezius", "left")}},
-        marks=xfail(
-            "_HISTORICAL ('last time') outranks 'performed today' outside a procedure section, "
-            "so today's injection is read as historical and no procedure is found"
-        ),
         id="performed today but mentions last time",
     ),
 ]
@@ -360,12 +333,6 @@ def test_hard_cases_as_audit_without_claim(label, note, kind, expected):
 CLAIM_ONLY = [
     pytest.param(
         "Her mother gets trigger point injections in her trapezius every month.",
-        marks=xfail(
-            "_mode() in extract/offline.py ignores the ConText family flag, and with a TPI claim "
-            "the fallback in _procedure() accepts any 'performed' injection sentence naming a "
-            "muscle, so the mother's injections become today's procedure (procedure_performed "
-            "True, no muscles)"
-        ),
         id="family member, TPI billed",
     ),
     "Her brother had a trigger point injection in the trapezius.",
@@ -380,11 +347,6 @@ def test_a_relative_s_injection_is_never_today_s_procedure(note):
     assert (rec.facts.procedure_performed, muscles(rec)) == (False, set())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="procedure.yaml lists no misspelling of 'trigger point injection' ('triger point "
-    "injection'), so without a TPI claim the misspelt procedure is not recognised at all",
-)
 def test_misspelt_tpi_wording_without_claim():
     rec = review(TYPOS, claim=None)
     assert rec.facts.procedure_performed is True
@@ -512,10 +474,6 @@ def test_clinical_shorthand_for_muscles(sites, expected):
 INJECTATE_NOTE = (
     "PROCEDURE: Trigger point injection performed today into the left trapezius with {}."
 )
-DOSE_BLEED = xfail(
-    "_injectate() reads doses in the window up to the next agent, so the dose written before "
-    "the second agent is also given to the first (e.g. lidocaine gets '3 mL 1% 40 mg')"
-)
 INJECTATES = [
     # (injectate as written, {name: (category, dose)})
     ("3 mL of 1% lidocaine", {"lidocaine": ("local_anesthetic", "3 mL 1%")}),
@@ -534,7 +492,6 @@ INJECTATES = [
             "lidocaine": ("local_anesthetic", "3 mL 1%"),
             "triamcinolone": ("corticosteroid", "40 mg"),
         },
-        marks=DOSE_BLEED,
         id="lidocaine and triamcinolone doses",
     ),
     pytest.param(
@@ -543,7 +500,6 @@ INJECTATES = [
             "lidocaine": ("local_anesthetic", "2 mL 1%"),
             "bupivacaine": ("local_anesthetic", "1 mL 0.5%"),
         },
-        marks=DOSE_BLEED,
         id="lidocaine and bupivacaine doses",
     ),
     pytest.param(
@@ -552,7 +508,6 @@ INJECTATES = [
             "lidocaine": ("local_anesthetic", None),
             "triamcinolone": ("corticosteroid", "40 mg"),
         },
-        marks=DOSE_BLEED,
         id="undosed lidocaine borrows the steroid dose",
     ),
 ]
@@ -574,10 +529,6 @@ def test_injectate_of_a_planned_injection_is_not_today_s_injectate():
 
 # --------------------------------------------------------------------------- exam findings
 
-COLON_NO = xfail(
-    "medspaCy's default ConText rule ': no' (BACKWARD) takes the 'no' that follows a heading "
-    "colon, so 'Exam: no <finding>' is extracted as a finding that is present"
-)
 EXAM = [
     # (exam sentence, {(kind, present)})
     ("Exam: Palpable taut band in the left trapezius.", {("taut_band", True)}),
@@ -605,13 +556,11 @@ EXAM = [
     pytest.param(
         "Exam: no taut band in the left trapezius.",
         {("taut_band", False)},
-        marks=COLON_NO,
         id="Exam: no taut band",
     ),
     pytest.param(
         "Exam: No tenderness over the trapezius.",
         {("tenderness", False)},
-        marks=COLON_NO,
         id="Exam: No tenderness",
     ),
 ]
@@ -640,15 +589,6 @@ def test_absent_features_do_not_count_towards_the_exam_rule():
 
 # --------------------------------------------------------------------------- sites in a list
 
-NUMBERED_SPLIT = (
-    "the sentencizer splits '1.' off a numbered list item (see test_parse.py), so the item no "
-    "longer starts with a list marker and _continue_lists() does not treat it as an injection site"
-)
-LIST_NOT_READ = (
-    "_continue_lists() marks list items after today's injection sentence as performed, but "
-    "_procedure() only reads muscles from sentences with an injection mention or in a procedure "
-    "section, so muscles listed under 'Injected today ...:' are dropped (no procedure, no code)"
-)
 INJECTED_LIST = "Injected today with 1% lidocaine:\n{a}R QL, 3 trigger points\n{b}L glute med\n"
 LISTS = [
     # (note, expected muscles, expected number of sites)
@@ -662,14 +602,12 @@ LISTS = [
         INJECTED_LIST.format(a="- ", b="- "),
         {("quadratus lumborum", "right"), ("gluteus medius", "left")},
         3,
-        marks=xfail(LIST_NOT_READ),
         id="dash list",
     ),
     pytest.param(
         INJECTED_LIST.format(a="1. ", b="2. "),
         {("quadratus lumborum", "right"), ("gluteus medius", "left")},
         3,
-        marks=xfail(f"{LIST_NOT_READ}; and {NUMBERED_SPLIT}"),
         id="numbered list",
     ),
 ]
@@ -687,7 +625,7 @@ def test_muscles_listed_after_today_s_injection_with_a_tpi_claim(note, expected,
 
 @pytest.mark.parametrize(
     "marker",
-    ["- ", "* ", "a) ", pytest.param("1. ", marks=xfail(NUMBERED_SPLIT), id="1. ")],
+    ["- ", "* ", "a) ", pytest.param("1. ", id="1. ")],
 )
 def test_sites_counted_in_a_list_item_after_today_s_injection(marker):
     rec = review(INJECTED_LIST.format(a=marker, b=marker), kind="progress_note")
@@ -804,11 +742,6 @@ def test_negated_prior_treatment_vs_successful_prior_injection():
     assert rec.facts.procedure_performed is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_duration() returns the raw matched text, so a duration wrapped over two lines keeps "
-    "the line break in the fact ('for about one\\nmonth') and in the JSON output",
-)
 def test_duration_wrapped_over_two_lines_is_one_phrase():
     rec = review(
         "Her previous trigger point injection gave moderate relief for about one\nmonth.",

@@ -64,6 +64,11 @@ def settings(**overrides) -> LLMSettings:
     return LLMSettings(**values)
 
 
+def last_with(doc, quote: str) -> int:
+    """The id of the last sentence containing ``quote`` (not the first: tests grounding order)."""
+    return max(s.id for s in doc.sentences if quote in doc.text[s.start : s.end])
+
+
 def sentence_span(doc, sentence_id: int) -> tuple[int, int]:
     s = next(s for s in doc.sentences if s.id == sentence_id)
     return s.start, s.end
@@ -78,13 +83,18 @@ def one_note(text: str, doc_id: str = "n"):
 
 def test_exact_match_prefers_the_cited_sentence(approve_docs):
     visit = approve_docs["visit"]
-    # "L upper trapezius" occurs in visit sentences 18, 25 and 29; the citation says 29
+    # "L upper trapezius" occurs in several visit sentences; the citation names the last one
     assert visit.text.count("L upper trapezius") >= 3
     ev, how = ground(
-        Citation(document_id="visit", sentence_ids=[29], quote="L upper trapezius"), approve_docs
+        Citation(
+            document_id="visit",
+            sentence_ids=[last_with(visit, "L upper trapezius")],
+            quote="L upper trapezius",
+        ),
+        approve_docs,
     )
     assert how == "exact"
-    start, end = sentence_span(visit, 29)
+    start, end = sentence_span(visit, last_with(visit, "L upper trapezius"))
     assert start <= ev.start < ev.end <= end
     assert visit.text[ev.start : ev.end] == ev.text == "L upper trapezius"
 
@@ -125,10 +135,15 @@ def test_normalised_match_maps_back_to_original_offsets(approve_docs, quote, exp
 def test_normalised_match_prefers_the_cited_sentence(approve_docs):
     visit = approve_docs["visit"]
     ev, how = ground(
-        Citation(document_id="visit", sentence_ids=[29], quote="l UPPER trapezius"), approve_docs
+        Citation(
+            document_id="visit",
+            sentence_ids=[last_with(visit, "L upper trapezius")],
+            quote="l UPPER trapezius",
+        ),
+        approve_docs,
     )
     assert how == "normalized"
-    start, end = sentence_span(visit, 29)
+    start, end = sentence_span(visit, last_with(visit, "L upper trapezius"))
     assert start <= ev.start < ev.end <= end
     assert ev.text == "L upper trapezius"
 

@@ -1,7 +1,6 @@
 """Parse stage: sections, numbered sentences with exact offsets, line-break rules and ConText flags.
 
-Every note here is a synthetic snippet written for the test. A case that documents a known defect
-is a ``pytest.param(..., marks=xfail(strict=True))`` row whose reason names the defect.
+Every note here is a synthetic snippet written for the test.
 """
 
 from __future__ import annotations
@@ -208,13 +207,6 @@ LIST_ITEMS = [
     pytest.param(
         "number with period",
         "1. ",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="spaCy's sentencizer splits after the '.' of a numbered item, so '1.' becomes "
-            "a sentence of its own and the item text another: the extractor's list rule "
-            "(_LIST_START in extract/offline.py) never sees a '1.'-style item (sites in such "
-            "items are not counted, see test_extract.py)",
-        ),
         id="number with period",
     ),
 ]
@@ -277,34 +269,18 @@ CONTEXT = [
         "Exam: no taut band in the left trapezius.",
         "taut band",
         "negated",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="medspaCy's default ConText rule ': no' (BACKWARD, for 'Fever: no') swallows "
-            "the 'no' after a heading colon and points backwards at the heading, so the finding "
-            "after 'Exam: no ...' is not negated",
-        ),
         id="heading colon then no",
     ),
     pytest.param(
         "Trigger point injections were not performed.",
         "trigger point injections",
         "negated",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="context.yaml lists 'were not performed' both as FORWARD and BACKWARD "
-            "negation; ConText keeps the FORWARD one, which has nothing after it to negate",
-        ),
         id="were not performed",
     ),
     pytest.param(
         "Trigger point injections were declined.",
         "trigger point injections",
         "negated",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="context.yaml lists 'declined' both as FORWARD and BACKWARD negation; "
-            "ConText keeps the FORWARD one, so a refusal written after the target is missed",
-        ),
         id="declined after target",
     ),
     (

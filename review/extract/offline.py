@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from review.lexicon import entry_attributes
+from review.parse import LIST_ITEM as _LIST_START
 from review.schema import (
     Evidence,
     ExamFinding,
@@ -45,7 +46,19 @@ _PLANNED = re.compile(
 _HISTORICAL = re.compile(
     r"\b(previous(?:ly)?|prior|last (?:visit|injection|session|time|tpi|month|week)|ago|in the past|"
     r"had (?:a |an |her |his )?(?:trigger|tpi|injection)|has had|s/p|status post|"
-    r"underwent .* (?:on|in) \d|response to (?:the |her |his )?(?:first|last|previous|prior|initial))",
+    r"underwent .* (?:on|in) \d|response to (?:the |her |his )?(?:first|last|previous|prior|initial)|"
+    r"past (?:year|\d+ months|twelve months)|\blog\b)",
+    re.I,
+)
+_DONE = re.compile(
+    r"\b(performed|injected|infiltrated|administered|completed|was done|were done|was given|were given|underwent)\b",
+    re.I,
+)
+_TODAY = re.compile(r"\b(today|this visit|this morning|this afternoon)\b", re.I)
+_HEADING_PREFIX = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{0,40}:\s*")
+_SESSION_ORDINAL = re.compile(
+    r"\b(\d{1,2})(?:st|nd|rd|th)\s+(?:tpi\s+|trigger point\s+|injection\s+)*(?:session|set|series|round)"
+    r"[^.;]{0,40}?\b(?:12|twelve)\s+months\b",
     re.I,
 )
 _REPEAT = re.compile(r"\b(repeat|again|another (?:round|set|series)|re-?inject\w*)\b", re.I)
@@ -114,6 +127,7 @@ class _Sent:
     mentions: list[Mention]
     mode: str = "neutral"  # performed | planned | historical | negated | neutral
     section: str | None = None  # the parsed section, or "procedure" inside a procedure block
+    continues: _Sent | None = None  # a list item continuing this injection sentence
     text: str = ""
     evidence: Evidence | None = None
     by_label: dict[str, list[Mention]] = field(default_factory=dict)
@@ -213,6 +227,7 @@ def _continue_lists(sents: list[_Sent]) -> None:
             and not s.by_label.get("treatment")
         ):
             s.mode = "performed"
+            s.continues = prev
 
 
 def _other_service_only(facts: Facts, sents: list[_Sent]) -> None:
@@ -294,7 +309,6 @@ NON_MUSCLE_SERVICES = {
     "prolotherapy",
 }
 """Excluded services whose needle goes elsewhere (joint, nerve, tendon sheath, ligament)."""
-_LIST_START = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*\u2022]|[a-z][.)])\s")
 
 
 def _injection_mentions(s: _Sent) -> list[Mention]:
@@ -310,32 +324,37 @@ def _injection_mentions(s: _Sent) -> list[Mention]:
 
 def _mode(s: _Sent) -> str:
     """What an injection sentence reports: today's procedure, a plan, an earlier one, or none."""
-    injections = _injection_mentions(s)
+    injections = [m for m in _injection_mentions(s) if not m.family]
     section = s.section
     in_procedure = section == "procedure"
+    text = _HEADING_PREFIX.sub("", s.text)  # "Plan: TPI were performed today" is no plan
+    performed_cue = bool(_PERFORMED.search(text))
+    today = bool(_DONE.search(text)) and bool(
+        _TODAY.search(text)
+    )  # "performed today" outranks a plan
     if not injections:
         site_only = (
             in_procedure
             and s.by_label.get("muscle")
             and not s.by_label.get("treatment")
             and not s.by_label.get("exam_finding")
-            and not _PLANNED.search(s.text)
+            and not _PLANNED.search(text)
         )
         return "performed" if site_only else "neutral"
     if all(m.negated for m in injections):
         return "negated"
-    if any(m.hypothetical for m in injections) or (
-        section == "plan" and not _PERFORMED.search(s.text)
-    ):
+    if any(m.hypothetical for m in injections) or (section == "plan" and not performed_cue):
+        return "planned" if not today else "performed"
+    if _PLANNED.search(text) and not ((in_procedure or today) and performed_cue):
         return "planned"
-    if _PLANNED.search(s.text) and not (in_procedure and _PERFORMED.search(s.text)):
-        return "planned"
-    if any(m.historical for m in injections) or _HISTORICAL.search(s.text):
-        return "historical" if not (in_procedure and "today" in s.text.lower()) else "performed"
+    if any(m.historical for m in injections) or _HISTORICAL.search(text):
+        return "performed" if today or (in_procedure and "today" in text.lower()) else "historical"
     if section in ("past_history", "medications"):
         return "historical"
-    if in_procedure or _PERFORMED.search(s.text):
+    if in_procedure or performed_cue:
         return "performed"
+    if s.by_label.get("injectate") and _DOSE.search(text):
+        return "performed"  # "TPI L upper trap x1 pt, 2cc 1% lido."
     if s.doc.kind == "procedure_note" and section in (None, "unknown", "assessment", "indications"):
         return "performed" if section != "indications" else "neutral"
     return "neutral"
@@ -345,6 +364,8 @@ def _names_tpi(s: _Sent) -> bool:
     """The sentence is about a trigger point procedure: TPI wording, trigger points with an
     injection verb, or a needle service (dry needling, acupuncture) into trigger points."""
     names = {m.name for m in s.by_label.get("procedure", []) if _usable(m)}
+    if s.continues is not None:  # "Injected today with 1% lidocaine:" / "- R QL, 3 trigger points"
+        names |= {m.name for m in s.continues.by_label.get("procedure", []) if _usable(m)}
     if "trigger_point_injection" in names or {"trigger_point", "injection_verb"} <= names:
         return True
     needles = [
@@ -369,10 +390,17 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent], tpi_bil
         for s in sents
         if any(m.name == "trigger_point_injection" for m in s.by_label.get("procedure", []))
     ]
-    done = [s for s in performed if _injection_mentions(s) or s.section == "procedure"]
+    done = [
+        s for s in performed if _injection_mentions(s) or s.section == "procedure" or s.continues
+    ]
     tpi_done = [s for s in done if _names_tpi(s)]
     if not tpi_done and tpi_billed and any(_injection_mentions(s) for s in done):
-        tpi_done = [s for s in done if s.by_label.get("muscle") or s.by_label.get("region")]
+        tpi_done = [
+            s
+            for s in done
+            if (s.by_label.get("muscle") or s.by_label.get("region"))
+            and not any(m.family for m in s.mentions)
+        ]
     if tpi_done:
         facts.procedure_performed = True
         facts.procedure_status = "performed"
@@ -496,6 +524,36 @@ def _sites(facts: Facts, sents: list[_Sent]) -> None:
 # --------------------------------------------------------------------------- injectate
 
 
+_DOSE_GAP = re.compile(
+    r"(?:\s|,|\(|\)|of|\d+(?:\.\d+)?\s?(?:%|mg/ml|mg|ml|cc|mcg|units?|u|iu)(?![a-z]))*", re.I
+)
+
+
+def _assign_doses(s: _Sent, agents: list[Mention]) -> dict[int, list[str]]:
+    """Each amount goes to one agent: the one it reads into ("3 mL of 1% lidocaine"), else the one
+    it follows ("lidocaine 1%, 2 mL"), else the nearest within 30 characters."""
+    text = s.doc.text
+    out: dict[int, list[str]] = {}
+    for match in _DOSE.finditer(text, s.sentence.start, s.sentence.end):
+        after = next((m for m in agents if m.start >= match.end()), None)
+        before = next((m for m in reversed(agents) if m.end <= match.start()), None)
+        owner = None
+        if after is not None and _DOSE_GAP.fullmatch(text[match.end() : after.start]):
+            owner = after
+        elif before is not None and _DOSE_GAP.fullmatch(text[before.end : match.start()]):
+            owner = before
+        else:
+            near = [
+                (after.start - match.end(), after) if after else None,
+                (match.start() - before.end, before) if before else None,
+            ]
+            near = [n for n in near if n is not None and n[0] <= 30]
+            owner = min(near, key=lambda n: n[0])[1] if near else None
+        if owner is not None:
+            out.setdefault(owner.start, []).append(" ".join(match.group(0).split()))
+    return out
+
+
 def _injectate(facts: Facts, sents: list[_Sent]) -> None:
     found: dict[str, Injectate] = {}
     for s in sents:
@@ -504,15 +562,11 @@ def _injectate(facts: Facts, sents: list[_Sent]) -> None:
         if s.mode in ("planned", "historical", "negated"):
             continue
         agents = [m for m in s.by_label.get("injectate", []) if _usable(m) and not m.historical]
-        for i, m in enumerate(agents):
-            left = agents[i - 1].end if i > 0 else s.sentence.start
-            right = agents[i + 1].start if i + 1 < len(agents) else s.sentence.end
-            window_before = s.doc.text[max(left, m.start - 30) : m.start]
-            window_after = s.doc.text[m.end : min(right, m.end + 30)]
-            doses = _DOSE.findall(window_before) + _DOSE.findall(window_after)
+        doses = _assign_doses(s, agents)
+        for m in agents:
             item = found.setdefault(m.name, Injectate(name=m.name, category=m.category or "other"))
-            if doses and item.dose is None:
-                item.dose = " ".join(d.strip() for d in doses)
+            if doses.get(m.start) and item.dose is None:
+                item.dose = " ".join(doses[m.start])
             _add_evidence(item.evidence, s.evidence)
     dosed_other = any(i.dose and i.category != "botulinum_toxin" for i in found.values())
     facts.injectate = [
@@ -622,7 +676,7 @@ def _outcome_name(m: Mention) -> str:
 
 def _duration(text: str) -> str | None:
     match = _DURATION.search(text)
-    return match.group(0).strip() if match else None
+    return " ".join(match.group(0).split()) if match else None
 
 
 # --------------------------------------------------------------------------- prior injections
@@ -636,12 +690,14 @@ def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
         if not (earlier or repeat_today):
             continue
         context = [s]
-        if (
-            i + 1 < len(sents)
-            and sents[i + 1].doc is s.doc
-            and not sents[i + 1].by_label.get("procedure")
-        ):
-            context.append(sents[i + 1])
+        for nxt in sents[i + 1 :]:  # the next sentence, or a whole log of list items
+            if nxt.doc is not s.doc or (
+                nxt.by_label.get("procedure") and not _LIST_START.match(nxt.text)
+            ):
+                break
+            context.append(nxt)
+            if not _LIST_START.match(nxt.text):
+                break
         text = " ".join(c.text for c in context)
         outcomes = [_outcome_name(m) for c in context for m in c.by_label.get("outcome", [])]
         percent = _PERCENT.search(text) or _PERCENT_ALT.search(text)
@@ -659,17 +715,25 @@ def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
             response = "no_relief"
         if s.mode == "performed" and response == "unknown":
             continue  # "repeat TPI today" with no word on the last one: nothing to record here
-        date = _DATE.search(s.text)
-        facts.prior_injections.append(
-            PriorInjection(
-                date=date.group(0) if date else None,
-                muscles=sorted({m.name for c in context for m in c.by_label.get("muscle", [])}),
-                response=response,  # type: ignore[arg-type]
-                percent_relief=int(percent.group(1)) if percent else None,
-                duration=_duration(text),
-                evidence=[c.evidence for c in context if c.evidence],
+        dates = list(dict.fromkeys(m.group(0) for m in _DATE.finditer(text))) or [None]
+        for date in dates:  # a log of earlier sessions: one record per dated session
+            facts.prior_injections.append(
+                PriorInjection(
+                    date=date,
+                    muscles=sorted({m.name for c in context for m in c.by_label.get("muscle", [])}),
+                    response=response,  # type: ignore[arg-type]
+                    percent_relief=int(percent.group(1)) if percent else None,
+                    duration=_duration(text),
+                    evidence=[c.evidence for c in context if c.evidence],
+                )
             )
-        )
+    for s in sents:
+        ordinal = _SESSION_ORDINAL.search(s.text)
+        if ordinal and s.mode != "planned":
+            number = int(ordinal.group(1))
+            if facts.stated_session_number is None or number > facts.stated_session_number:
+                facts.stated_session_number = number
+            _add_evidence(facts.stated_session_evidence, s.evidence)
 
 
 # --------------------------------------------------------------------------- diagnoses
