@@ -90,6 +90,7 @@ class Derived(BaseModel):
     noninvasive_contraindicated: list[str] = Field(default_factory=list)
     noninvasive_outcome_unknown: list[str] = Field(default_factory=list)
     noninvasive_not_tried: list[str] = Field(default_factory=list)
+    first_line_muscles_injected: list[str] = Field(default_factory=list)
     concurrent_therapies: list[str] = Field(default_factory=list)
     # repeat injections and frequency
     is_repeat: bool = False
@@ -124,7 +125,7 @@ def derive(case: Case, facts: Facts, policy) -> Derived:
     _sites(d, facts, settings.count_sides_separately, policy)
     _exclusions(d, facts)
     _diagnoses(d, facts, policy)
-    _exam(d, facts)
+    _exam(d, facts, policy)
     _conservative(d, facts)
     _repeat(d, case, facts, dos, settings)
     _injectate(d, facts)
@@ -227,7 +228,11 @@ def _diagnoses(d: Derived, facts: Facts, policy) -> None:
     d.diagnosis_rationale_documented = bool(facts.diagnosis_rationale)
 
 
-def _exam(d: Derived, facts: Facts) -> None:
+def _exam(d: Derived, facts: Facts, policy) -> None:
+    first_line = set(policy.settings.first_line_muscles)
+    d.first_line_muscles_injected = sorted(
+        {m.name for m in facts.injected_muscles if m.name in first_line}
+    )
     d.exam_features = sorted({f.kind for f in facts.exam_findings if f.present})
     d.exam_feature_count = len(d.exam_features)
     d.exam_features_absent = sorted(

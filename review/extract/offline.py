@@ -187,8 +187,12 @@ def _procedure_narratives(sents: list[_Sent], dos: dt.date | None) -> None:
             groups[(s.doc.document_id, s.section)].append(s)
     for group in groups.values():
         details = [s for s in group if _DETAIL.search(s.text)]
+        stated = any(  # "P: Trigger point injections, 3 muscles: ..." with no future word
+            _names_tpi(s) and not _PLANNED.search(_HEADING_PREFIX.sub("", s.text)) for s in group
+        )
         dosed = [s for s in group if s.by_label.get("injectate") and _DOSE.search(s.text)]
-        if len(details) < 2 or not dosed or dosed[0].mode in ("planned", "negated", "historical"):
+        enough = len(details) >= (1 if stated else 2)
+        if not enough or not dosed or dosed[0].mode in ("planned", "negated", "historical"):
             continue
         first = next(
             i
@@ -423,7 +427,7 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent], tpi_bil
             continue
         sides = _sides(s)
         for m in s.by_label.get("muscle", []):
-            if not _usable(m) or (m.historical and s.section != "procedure"):
+            if not _usable(m) or (m.historical and s.section != "procedure") or _landmark(s, m):
                 continue
             entry = muscles.get(m.name)
             item = found_muscles.setdefault(
@@ -449,13 +453,38 @@ def _procedure(facts: Facts, sents: list[_Sent], performed: list[_Sent], tpi_bil
             item_r.side = merge_side(item_r.side, sides[m.start])
             _add_evidence(item_r.evidence, s.evidence)
     facts.injected_muscles = list(found_muscles.values())
-    facts.injected_regions = list(found_regions.values())
+    # a region in the same body area as a named muscle describes where that muscle is
+    # ("Pelvic Floor Trigger Point Injection" ... "L coccygeus"), not another unnamed site
+    areas = {m.body_area for m in found_muscles.values() if m.body_area}
+    facts.injected_regions = [
+        r for r in found_regions.values() if r.body_area not in areas or not r.body_area
+    ]
     for s in performed:
         if s.by_label.get("procedure"):
             for m in s.by_label["procedure"]:
                 if m.name == "imaging_guidance" and _usable(m):
                     facts.imaging_guidance = True
                     _add_evidence(facts.imaging_evidence, s.evidence)
+
+
+_LANDMARK_BEFORE = re.compile(
+    r"(?:deep to|superficial to|through|beneath|underneath|under|via|traversing|lateral to|medial to|"
+    r"adjacent to|overlying|between)\s+(?:the\s+)?(?:\w+\s+){0,2}$",
+    re.I,
+)
+
+
+def _landmark(s: _Sent, m: Mention) -> bool:
+    """A muscle named as a landmark ("deep to gluteus maximus", "through the deltoid") or as a
+    part in parentheses ("levator ani (iliococcygeus)") is not a muscle injected."""
+    before = s.doc.text[max(s.sentence.start, m.start - 40) : m.start]
+    if _LANDMARK_BEFORE.search(before):
+        return True
+    previous = [o for o in s.by_label.get("muscle", []) if o.end <= m.start]
+    return (
+        bool(previous)
+        and re.fullmatch(r"\s*\(\s*", s.doc.text[previous[-1].end : m.start]) is not None
+    )
 
 
 def _sides(s: _Sent) -> dict[int, str]:
@@ -702,17 +731,17 @@ def _prior_injections(facts: Facts, sents: list[_Sent]) -> None:
         outcomes = [_outcome_name(m) for c in context for m in c.by_label.get("outcome", [])]
         percent = _PERCENT.search(text) or _PERCENT_ALT.search(text)
         pain = _PAIN_CHANGE.search(text)
-        response = "unknown"
-        if "failed" in outcomes:
-            response = "no_relief"
-        elif (
-            any(o in ("effective", "partial") for o in outcomes)
-            or percent
-            or (pain and int(pain.group(2)) < int(pain.group(1)))
-        ):
+        # numbers outrank words: "after failing PT ... about 70% relief" is an improvement
+        if percent:
+            response = "improved" if int(percent.group(1)) > 0 else "no_relief"
+        elif pain and int(pain.group(2)) < int(pain.group(1)):
             response = "improved"
-        if percent and int(percent.group(1)) == 0:
+        elif "failed" in outcomes:
             response = "no_relief"
+        elif any(o in ("effective", "partial") for o in outcomes):
+            response = "improved"
+        else:
+            response = "unknown"
         if s.mode == "performed" and response == "unknown":
             continue  # "repeat TPI today" with no word on the last one: nothing to record here
         dates = list(dict.fromkeys(m.group(0) for m in _DATE.finditer(text))) or [None]

@@ -34,7 +34,7 @@ def _finding(rule: Rule, activation, values: dict[str, str], facts: Facts) -> Fi
         rule_id=spec.id,
         status=status,
         reason=spec.reasons[status].format_map(values),
-        policy_text=" ".join(spec.policy_text.split()),
+        policy_text=policy_quote(spec.policy_text),
         evidence=evidence,
         title=spec.title,
         kind=spec.kind,
@@ -79,3 +79,9 @@ def _display_values(derived: Derived) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def policy_quote(text: str | list[str]) -> str:
+    """The sentence(s) a rule enforces, as one string ("[...]" between separate sentences)."""
+    parts = [text] if isinstance(text, str) else text
+    return " [...] ".join(" ".join(p.split()) for p in parts)

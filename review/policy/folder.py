@@ -50,7 +50,7 @@ class RuleSpec(Strict):
     id: str = Field(pattern=r"^[A-Z]+-[A-Z]\d{2}$")
     title: str
     kind: Literal["administrative", "medical_necessity", "extraction"]
-    policy_text: str
+    policy_text: str | list[str]  # several sentences when a rule enforces more than one
     source: str = "policy"  # "policy" (quoted from policy.txt) or the name of an outside source
     applies_when: str = "true"
     met_when: str
@@ -75,6 +75,7 @@ class Settings(Strict):
     min_exam_features: int = 2
     authorization_required: bool = False
     max_injections_without_relief: int = 2
+    first_line_muscles: list[str] = Field(default_factory=list)
     codes_by_muscle_count: dict[str, list[int | None]]
     coarse_areas: dict[str, list[str]] = Field(default_factory=dict)
 
@@ -265,7 +266,8 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
         if rule.id in seen:
             raise RulesError("R006", f"rule {rule.id} is defined twice", source=str(path))
         seen.add(rule.id)
-        if rule.source == "policy" and _normalise(rule.policy_text) not in policy_text:
+        quotes = [rule.policy_text] if isinstance(rule.policy_text, str) else rule.policy_text
+        if rule.source == "policy" and any(_normalise(q) not in policy_text for q in quotes):
             raise RulesError(
                 "R007",
                 f"rule {rule.id}: policy_text is not verbatim in the policy file; quote the sentence exactly",
