@@ -642,7 +642,8 @@ SITES = [
     ("TPI performed today x 3 sites to the left trapezius.", 3),
     ("TPI performed today at 10 trigger points.", 10),
     ("Trigger point injection performed today into the left trapezius.", None),
-    ("Plan: trigger point injections at 4 sites at the next visit.", None),
+    # nothing injected today: no sites today (not the 4 planned), as the eval labels count it
+    ("Plan: trigger point injections at 4 sites at the next visit.", 0),
 ]
 
 

@@ -85,11 +85,25 @@ _COUNT_WORDS = {
     "eleven": 11,
     "twelve": 12,
 }
+_NUMBER = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
 _SITES = re.compile(
-    r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+"
-    r"(?:separate\s+|distinct\s+|total\s+)?(?:trigger\s+points?|sites?|injections?|areas?)\b",
+    _NUMBER
+    + r"\s*(?:separate\s+|distinct\s+)?(?:trigger\s+points?|TrPs?|points?|sites?)\b(?!\s*(?:of|per))"
+    r"|\bx\s?(\d{1,2})\b(?!\s*(?:muscles?|wks?|weeks?|mos?|months?|days?|mg|ml|cc|mm|cm|min|minutes?|sec|"
+    r"seconds?|hours?|hrs?|yrs?|years?|/))",
     re.I,
 )
+_SITES_IN = re.compile(r"\b(\d)\s+in\s+(?:the\s+)?(?:[LR]\b|left|right|bilateral)?", re.I)
+_SITES_TOTAL = re.compile(
+    r"\btotal\s+(?:of\s+)?"
+    + _NUMBER
+    + r"\s+(?:trigger\s+points?|TrPs?|points?|sites?|injections?)\b"
+    r"|\b"
+    + _NUMBER
+    + r"\s+(?:trigger\s+points?|TrPs?|points?|sites?|injections?)\s+(?:in\s+)?total\b",
+    re.I,
+)
+_EACH_SIDE = re.compile(r"\s*\)?\s*(?:each side|per side|on each side)\b", re.I)
 _DURATION = re.compile(
     r"\b(?:for|x|lasting|lasted)\s+(?:about\s+|approximately\s+|nearly\s+|almost\s+|~\s?)?"
     r"(\d+|one|two|three|four|five|six|several|a few|a couple of)\s*-?\s*(days?|weeks?|wks?|months?|mos?|years?)\b",
@@ -540,14 +554,39 @@ def merge_side(a: str, b: str) -> str:
 
 
 def _sites(facts: Facts, sents: list[_Sent]) -> None:
+    """Injection points today: a stated total wins ("total of 5 trigger points"), else the sum of
+    per-muscle counts ("2 TrPs", "x2", "2 in the L upper trapezius", "2 points each side")."""
+    if not facts.procedure_performed:
+        if facts.procedure_status in ("planned", "historical", "negated", "not_mentioned"):
+            facts.injection_sites = 0  # no injection today
+        return
+    total: int | None = None
+    counted = 0
     for s in sents:
-        if s.mode != "performed":
+        if s.mode != "performed" or (
+            s.section != "procedure" and not _injection_mentions(s) and not s.continues
+        ):
             continue
-        match = _SITES.search(s.text)
-        if match:
-            word = match.group(1).lower()
-            n = int(word) if word.isdigit() else _COUNT_WORDS[word]
-            facts.injection_sites = max(facts.injection_sites or 0, n)
+        for match in _SITES_TOTAL.finditer(s.text):
+            total = max(total or 0, _count(next(g for g in match.groups() if g)))
+        if _SITES_TOTAL.search(s.text):
+            continue
+        inside = [(m.start(), m.end()) for m in re.finditer(r"\([^)]*\)", s.text)]
+        matches = list(
+            _SITES.finditer(s.text)
+        ) + [  # "(2 in L rhomboids, 1 in ...)" restates a count
+            m for m in _SITES_IN.finditer(s.text) if not any(a <= m.start() < b for a, b in inside)
+        ]
+        for match in matches:
+            n = _count(next(g for g in match.groups() if g))
+            tail = s.text[match.end() : match.end() + 20]
+            counted += n * 2 if _EACH_SIDE.match(tail) else n
+    facts.injection_sites = total or counted or None
+
+
+def _count(word: str) -> int:
+    word = word.lower()
+    return int(word) if word.isdigit() else _COUNT_WORDS[word]
 
 
 # --------------------------------------------------------------------------- injectate
