@@ -48,6 +48,7 @@ class BatchOptions(BaseModel):
     cache_path: str | None = None  # LLM answer cache (SQLite); None disables it
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    rate_window_seconds: float = 60.0  # the limiter's window (shorter only in tests and benchmarks)
     llm_config: str | None = None
 
 
@@ -366,7 +367,11 @@ def _review_config(options: BatchOptions):
         config.llm = LLMSettings.load(options.llm_config)
         config.cache = AnswerCache(options.cache_path) if options.cache_path else None
         if options.requests_per_minute or options.tokens_per_minute:
-            config.limiter = RateLimiter(options.requests_per_minute, options.tokens_per_minute)
+            config.limiter = RateLimiter(
+                options.requests_per_minute,
+                options.tokens_per_minute,
+                window=options.rate_window_seconds,
+            )
     return config
 
 

@@ -138,6 +138,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]  # lower-cased; authorization reduced to its scheme
     body: Any  # parsed JSON, or the raw text when it is not JSON
+    received_at: float = field(default_factory=time.monotonic)  # for rate-limit checks
 
 
 class StandIn:

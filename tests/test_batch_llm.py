@@ -1,0 +1,101 @@
+"""Batch runs on the LLM path against the test suite's OpenAI-compatible stand-in server (loopback
+only): 429/5xx are retried, the rate limit is never exceeded, and a rerun is served by the
+answer cache with no model call. Plumbing tests: the answers are scripted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from llm_standin import API_KEY, MODEL, ok, standin_server, status
+
+from review.batch import BatchOptions, run_batch
+
+NOTHING = {"procedure_status": "not_mentioned"}  # a valid answer for any note
+
+
+def _notes(path: Path, n: int) -> Path:
+    lines = [
+        json.dumps({"id": f"n{i}", "text": f"Clinic note {i}. Neck pain for {i + 2} weeks."})
+        for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _llm_config(path: Path, server) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "base_url": server.base_url,
+                "model": MODEL,
+                "api_key": API_KEY,
+                "max_retries": 2,
+                "timeout": 5,
+                "validation_retries": 1,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _records(out: Path) -> list[dict]:
+    return [
+        json.loads(line)
+        for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_429_and_5xx_are_retried_and_every_case_finishes(tmp_path):
+    with standin_server() as server:
+        server.script(
+            status(429, retry_after_ms=10), ok(NOTHING), status(503, retry_after_ms=10), ok(NOTHING)
+        )
+        options = BatchOptions(
+            extractor="llm",
+            concurrency=1,
+            llm_config=str(_llm_config(tmp_path / "llm.yaml", server)),
+        )
+        stats = run_batch(_notes(tmp_path / "notes.jsonl", 2), tmp_path / "out", options)
+        assert len(server.requests) == 4 and server.remaining == 0
+    records = _records(tmp_path / "out")
+    assert stats.errors == 0 and len(records) == 2
+    usage = [r["recommendation"]["provenance"]["llm_usage"] for r in records]
+    assert sorted((u["calls"], u["failed_attempts"]) for u in usage) == [(2, 1), (2, 1)]
+    assert all(r["recommendation"]["facts"]["extraction_error"] is None for r in records)
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_rate_limit_is_never_exceeded_and_a_rerun_is_served_from_the_cache(tmp_path):
+    notes = _notes(tmp_path / "notes.jsonl", 6)
+    cache = tmp_path / "answers.sqlite"
+    window, per_window = 0.4, 2
+    with standin_server() as server:
+        server.script(*[ok(NOTHING) for _ in range(6)])
+        config = str(_llm_config(tmp_path / "llm.yaml", server))
+        options = BatchOptions(
+            extractor="llm",
+            concurrency=4,
+            requests_per_minute=per_window,
+            rate_window_seconds=window,
+            cache_path=str(cache),
+            llm_config=config,
+        )
+        run_batch(notes, tmp_path / "first", options)
+        times = sorted(r.received_at for r in server.requests)
+        assert len(times) == 6
+        # no (per_window + 1) requests inside any window (50 ms for the hop from limiter to server)
+        gaps = [later - earlier for earlier, later in zip(times, times[per_window:], strict=False)]
+        assert min(gaps) >= window - 0.05, gaps
+
+        rerun = run_batch(notes, tmp_path / "second", options)
+        assert len(server.requests) == 6, "the rerun asked the model again"
+    assert rerun.done == 6 and rerun.errors == 0
+    assert all(
+        r["recommendation"]["provenance"]["llm_usage"]["calls"] == 0
+        for r in _records(tmp_path / "second")
+    )
