@@ -318,6 +318,8 @@ def run_batch(
             records = _run_ray(pending(), config, options)
         elif options.extractor == "offline" and options.workers > 1:
             records = _run_processes(pending(), config, options.workers)
+        elif options.workers > 1:
+            records = _run_processes_with_threads(pending(), config, options)
         elif options.extractor != "offline" and options.concurrency > 1:
             records = _run_threads(pending(), config, options.concurrency)
         else:
@@ -434,6 +436,51 @@ def _run_processes(items: Iterable[WorkItem], config, workers: int):
         workers, mp_context=context, initializer=_init_worker, initargs=(config,)
     ) as pool:
         yield from _bounded(items, lambda item: pool.submit(_worker_review, item), workers * 8)
+
+
+def _worker_review_many(items: list[WorkItem]) -> list[dict[str, Any]]:
+    """In a worker process: a chunk of LLM cases on this process's threads."""
+    global _WORKER_THREADS
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _WORKER_THREADS is None:
+        _WORKER_THREADS = ThreadPoolExecutor(max(len(items), 1))
+    return list(_WORKER_THREADS.map(lambda item: review_item(item, _WORKER_CONFIG), items))
+
+
+_WORKER_THREADS = None
+
+
+def _run_processes_with_threads(items: Iterable[WorkItem], config, options: BatchOptions):
+    """LLM cases on several processes, each with its own threads: the per-case CPU work (parse,
+    grounding, rules) is spread over cores while the requests wait concurrently. The rate limit
+    is split evenly between the processes, so their sum never exceeds it."""
+    import itertools
+    import math
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if config.limiter is not None:
+        from review.ratelimit import RateLimiter
+
+        limiter = config.limiter
+        config = config.model_copy()
+        config.limiter = RateLimiter(
+            limiter.rpm // options.workers if limiter.rpm else None,
+            limiter.tpm // options.workers if limiter.tpm else None,
+            window=limiter.window,
+        )
+    per_process = math.ceil(options.concurrency / options.workers)
+    source = iter(items)
+    chunks = iter(lambda: list(itertools.islice(source, per_process)), [])
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        options.workers, mp_context=context, initializer=_init_worker, initargs=(config,)
+    ) as pool:
+        for records in _bounded(
+            chunks, lambda chunk: pool.submit(_worker_review_many, chunk), options.workers * 2
+        ):
+            yield from records
 
 
 def _run_threads(items: Iterable[WorkItem], config, concurrency: int):

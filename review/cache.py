@@ -32,6 +32,9 @@ class AnswerCache:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            # no fsync per answer (it serialised concurrent workers); a crash of the process
+            # loses nothing committed, a power cut at most the last answers, which are re-asked
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
 

@@ -190,7 +190,12 @@ def batch_command(
         Path, typer.Option("--out", "-o", help="Output folder (results.jsonl, manifest.json).")
     ],
     extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes for offline reviews.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Worker processes (llm/hybrid: each runs concurrency/workers threads)."
+        ),
+    ] = 1,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Concurrent LLM requests (llm/hybrid).")
     ] = 4,

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from review.errors import ResourceError
 from review.extract.llm_schema import LLMFacts
@@ -37,6 +37,7 @@ class Prompt(Strict):
     instructions: str
     examples: list[FewShot] = Field(default_factory=list)
     sha256: str = ""
+    _rendered: list[tuple[str, str]] | None = PrivateAttr(default=None)
 
     @property
     def ref(self) -> str:
@@ -44,15 +45,20 @@ class Prompt(Strict):
 
     def messages(self, parsed: list[ParsedDocument]) -> list[tuple[str, str]]:
         """System text, few-shot pairs, then the case's documents as numbered sentences."""
-        from review.parse import parse_documents
+        return [*self._preamble(), ("human", render_documents(parsed))]
 
-        out = [("system", f"{self.system.strip()}\n\n{self.instructions.strip()}")]
-        for example in self.examples:
-            doc = Document(id=example.document_id, kind=example.kind, text=example.note)
-            out.append(("human", render_documents(parse_documents([doc]))))
-            out.append(("ai", example.output.model_dump_json(exclude_defaults=True)))
-        out.append(("human", render_documents(parsed)))
-        return out
+    def _preamble(self) -> list[tuple[str, str]]:
+        """The system text and rendered few-shot pairs: the same for every case, built once."""
+        if self._rendered is None:
+            from review.parse import parse_documents
+
+            out = [("system", f"{self.system.strip()}\n\n{self.instructions.strip()}")]
+            for example in self.examples:
+                doc = Document(id=example.document_id, kind=example.kind, text=example.note)
+                out.append(("human", render_documents(parse_documents([doc]))))
+                out.append(("ai", example.output.model_dump_json(exclude_defaults=True)))
+            self._rendered = out
+        return self._rendered
 
 
 def render_documents(parsed: list[ParsedDocument]) -> str:

@@ -22,6 +22,9 @@ class RateLimiter:
         self.rpm = requests_per_minute
         self.tpm = tokens_per_minute
         self.window = window
+        # requests reach the server a few ms after they pass here, not all equally late: a small
+        # margin keeps the server's own count under the limit too
+        self.margin = max(0.05, 0.02 * window)
         self._clock = clock
         self._sleep = sleep
         self._events: deque[tuple[float, int]] = deque()
@@ -41,7 +44,7 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                while self._events and now - self._events[0][0] >= self.window:
+                while self._events and now - self._events[0][0] >= self.window + self.margin:
                     self._events.popleft()
                 used = sum(t for _, t in self._events)
                 fits_requests = self.rpm is None or len(self._events) < self.rpm
@@ -49,5 +52,5 @@ class RateLimiter:
                 if fits_requests and fits_tokens:
                     self._events.append((now, tokens))
                     return
-                wait = self.window - (now - self._events[0][0]) + 0.001
+                wait = self.window + self.margin - (now - self._events[0][0]) + 0.001
             self._sleep(max(wait, 0.001))

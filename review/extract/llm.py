@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -91,19 +92,38 @@ class LLMResult:
     error: str | None = None
 
 
-def build_chat_model(settings: LLMSettings):
-    from langchain_openai import ChatOpenAI
+_MODELS: dict[tuple[str, int], Any] = {}
+_MODELS_LOCK = threading.Lock()
 
-    return ChatOpenAI(
-        model=settings.model,
-        base_url=settings.base_url,
-        api_key=settings.api_key,
-        temperature=settings.temperature,
-        seed=settings.seed,
-        timeout=settings.timeout,
-        max_retries=0,  # retries are ours (_invoke), so each one passes the rate limiter
-        use_responses_api=settings.use_responses_api,
-    )
+
+def build_chat_model(settings: LLMSettings, limiter=None):
+    """One ChatOpenAI (and one HTTP connection pool) per settings and limiter, shared by threads.
+
+    With a limiter, every HTTP request asks it right before it is sent (an httpx request hook), so
+    the budget holds where the server counts it, retries included."""
+    key = (settings.model_dump_json(), id(limiter))
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            import httpx2
+            from langchain_openai import ChatOpenAI
+
+            hooks = (
+                {"request": [lambda request: limiter.acquire(len(request.content) // 4)]}
+                if limiter
+                else {}
+            )
+            _MODELS[key] = ChatOpenAI(
+                model=settings.model,
+                base_url=settings.base_url,
+                api_key=settings.api_key,
+                temperature=settings.temperature,
+                seed=settings.seed,
+                timeout=settings.timeout,
+                max_retries=0,  # retries are ours (_invoke), with backoff and jitter
+                use_responses_api=settings.use_responses_api,
+                http_client=httpx2.Client(timeout=settings.timeout, event_hooks=hooks),
+            )
+        return _MODELS[key]
 
 
 def extract_with_llm(
@@ -122,7 +142,8 @@ def extract_with_llm(
     if chat_model is None:
         if settings is None:
             raise ValueError("settings or chat_model is required")
-        chat_model = build_chat_model(settings)
+        chat_model = build_chat_model(settings, limiter)
+        limiter = None  # the HTTP client asks the limiter itself
     retries = settings.validation_retries if settings else 2
     structured = _structured(chat_model, settings)
     messages: list[Any] = list(prompt.messages(parsed))
