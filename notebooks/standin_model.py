@@ -11,7 +11,9 @@ notebook at a real endpoint (REVIEW_LLM_BASE_URL) to measure a model.
 
 from __future__ import annotations
 
-from review.extract.llm_schema import LLMFacts
+from typing import get_args
+
+from review.extract.llm_schema import InjectateCategory, LLMFacts
 from review.schema import Evidence, Facts, ParsedDocument
 
 
@@ -102,12 +104,4 @@ def answer_from_facts(facts: Facts, parsed: list[ParsedDocument]) -> dict:
     return LLMFacts.model_validate(out).model_dump(mode="json")
 
 
-_INJECTATE_CATEGORIES = {
-    "local_anesthetic",
-    "corticosteroid",
-    "saline",
-    "dextrose",
-    "botulinum_toxin",
-    "proliferant",
-    "other",
-}
+_INJECTATE_CATEGORIES = set(get_args(InjectateCategory))

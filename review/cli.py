@@ -103,6 +103,15 @@ def case_command(
         typer.echo(f"{rec.case_id}: {rec.decision} -> {out}", err=True)
 
 
+def _report(problems: list[str], summary: str) -> None:
+    """Problems on stderr, the summary on stdout, exit 2 when there is any (bad data files)."""
+    for line in problems:
+        typer.echo(line, err=True)
+    typer.echo(summary)
+    if problems:
+        raise typer.Exit(2)
+
+
 def write_output(path: Path, text: str) -> None:
     """Write a report or run file atomically; a bad path is bad input, not an internal error."""
     tmp = path.with_name(path.name + ".tmp")
@@ -173,11 +182,7 @@ def rules_test(policy: Annotated[str, typer.Option(help="Policy id.")] = "hphc-t
     from review.policy.check import run_rule_tests
 
     failures, total = run_rule_tests(policy)
-    for line in failures:
-        typer.echo(line, err=True)
-    typer.echo(f"{total - len(failures)} passed, {len(failures)} failed")
-    if failures:
-        raise typer.Exit(1)
+    _report(failures, f"{total - len(failures)} passed, {len(failures)} failed")
 
 
 @app.command("batch")
@@ -355,11 +360,7 @@ def prompts_check() -> None:
     from review.prompts import available_prompts, check_prompt
 
     problems = [p for ref in available_prompts() for p in check_prompt(ref)]
-    for line in problems:
-        typer.echo(line, err=True)
-    typer.echo(f"{len(available_prompts())} prompt(s) checked, {len(problems)} problem(s)")
-    if problems:
-        raise typer.Exit(2)
+    _report(problems, f"{len(available_prompts())} prompt(s) checked, {len(problems)} problem(s)")
 
 
 @app.command("serve")

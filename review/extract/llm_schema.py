@@ -39,17 +39,20 @@ class CitedRegion(_Model):
     citation: Citation
 
 
+InjectateCategory = Literal[
+    "local_anesthetic",
+    "corticosteroid",
+    "saline",
+    "dextrose",
+    "botulinum_toxin",
+    "proliferant",
+    "other",
+]
+
+
 class CitedInjectate(_Model):
     name: str
-    category: Literal[
-        "local_anesthetic",
-        "corticosteroid",
-        "saline",
-        "dextrose",
-        "botulinum_toxin",
-        "proliferant",
-        "other",
-    ]
+    category: InjectateCategory
     dose: str | None = None
     citation: Citation
 
