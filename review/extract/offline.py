@@ -54,6 +54,7 @@ _DONE = re.compile(
     r"\b(performed|injected|infiltrated|administered|completed|was done|were done|was given|were given|underwent)\b",
     re.I,
 )
+_CONDITIONAL = re.compile(r"\b(consider\w*|if|may|might|possibl\w*|would|could|option)\b", re.I)
 _TODAY = re.compile(r"\b(today|this visit|this morning|this afternoon)\b", re.I)
 _HEADING_PREFIX = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{0,40}:\s*")
 _SESSION_ORDINAL = re.compile(
@@ -681,7 +682,8 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
             if m.name in EXCLUDED_TREATMENTS and s.mode == "performed":
                 continue  # today's acupuncture/dry needling is an excluded service, not a prior treatment
             if is_plan or (m.hypothetical and outcome is None):
-                if not m.negated:
+                # "continue PT" runs alongside; "consider PT referral if not improving" does not
+                if not m.negated and not m.hypothetical and not _CONDITIONAL.search(s.text):
                     item = concurrent.setdefault(
                         m.name,
                         Treatment(

@@ -38,7 +38,13 @@ def recommend(
         decision = "pend"
     else:
         decision = "approve"
-    missing = sorted({f.missing_documentation for f in findings if f.missing_documentation})
+    # what to ask the provider for: only when a nurse will pend the case (a denial stands whatever
+    # more documentation would say)
+    missing = (
+        sorted({f.missing_documentation for f in findings if f.missing_documentation})
+        if decision == "pend"
+        else []
+    )
     return Recommendation(
         case_id=case_id,
         decision=decision,
@@ -63,7 +69,8 @@ def _summary(
         return f"Approve: every applicable criterion is met; {code}."
     ids = ", ".join(f.rule_id for f in open_items)
     parts = [
-        f"Pend for nurse review: {len(open_items)} criteria not met or not documented ({ids})"
+        f"Pend for nurse review: {len(open_items)} {'criterion' if len(open_items) == 1 else 'criteria'} "
+        f"not met or not documented ({ids})"
         if open_items
         else "Pend for nurse review"
     ]
