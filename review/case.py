@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from review.errors import CaseError
 from review.schema import Case, Document
+from review.yamlfile import load_yaml
 
 CASE_FILE_NAMES = ("case.json", "case.yaml", "case.yml")
 NOTE_SUFFIXES = (".txt", ".text", ".md")
@@ -116,7 +117,7 @@ def _case_from_file(path: Path, max_note_chars: int) -> Case:
         import yaml
 
         try:
-            data = yaml.safe_load(raw)
+            data = load_yaml(raw)
         except yaml.YAMLError as exc:
             raise CaseError(
                 "C003", f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from review import __version__
 from review.errors import ReviewError
 from review.schema import Recommendation, Strict
+from review.yamlfile import load_yaml
 
 Decision = Literal["approve", "pend", "deny"]
 DECISIONS = ("approve", "pend", "deny")
@@ -119,7 +120,7 @@ def case_dirs(paths: Iterable[Path]) -> list[Path]:
 def load_labels(case_dir: Path) -> GoldLabels:
     path = case_dir / "expected.yaml"
     try:
-        return GoldLabels.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return GoldLabels.model_validate(load_yaml(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         raise ReviewError(
             "V003", f"invalid labels: {str(exc).splitlines()[0]}", source=str(path)

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from review.errors import ResourceError
 from review.schema import Strict
+from review.yamlfile import load_yaml
 
 TARGET_KINDS = (
     "procedure",
@@ -86,7 +87,7 @@ def load_lexicon(kind: str) -> Lexicon:
             "L001", "lexicon file is missing; reinstall the package", source=str(path)
         )
     try:
-        lexicon = Lexicon.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        lexicon = Lexicon.model_validate(load_yaml(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         raise ResourceError("L002", f"invalid lexicon: {first}", source=str(path)) from None

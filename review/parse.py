@@ -3,8 +3,9 @@ with ConText flags, all as plain data with character offsets into the original t
 
 The pipeline is built once per process by :func:`build_pipeline` (explicitly, never at import).
 Sentence splitting uses spaCy's rule-based sentencizer plus a line-break component for headings
-and lists: PyRuSH (medspaCy's default) was measured about 8x slower on the MTSamples notes for no
-gain on this task (``benchmarks/sentence_splitting.py``).
+and lists, with dotted dosing abbreviations ("p.o.", "b.i.d.") kept whole: on the 2,352 MTSamples
+notes PyRuSH (medspaCy's default) split 27x slower end to end and ran sentences across section
+headings more often (``benchmarks/sentence_splitting.py``, figures in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ def build_pipeline() -> Language:
         Language.factory("review_regex_targets", func=lambda nlp, name: RegexTargets(TargetRule))
 
     nlp = spacy.blank("en")
+    for entry in load_lexicon("abbreviations").entries:
+        for abbreviation in entry.phrases:
+            for form in {abbreviation, abbreviation.upper()}:
+                if " " not in form:
+                    nlp.tokenizer.add_special_case(form, [{"ORTH": form}])
     nlp.add_pipe("review_line_breaks")
     nlp.add_pipe("sentencizer")
     matcher = nlp.add_pipe("medspacy_target_matcher")

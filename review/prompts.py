@@ -20,6 +20,7 @@ from pydantic import Field, PrivateAttr, ValidationError
 from review.errors import ResourceError
 from review.extract.llm_schema import LLMFacts
 from review.schema import Document, ParsedDocument, Strict
+from review.yamlfile import load_yaml
 
 
 class FewShot(Strict):
@@ -104,7 +105,7 @@ def load_prompt(ref: str = "extract_facts/v1") -> Prompt:
         )
     raw = path.read_bytes()
     try:
-        prompt = Prompt.model_validate(yaml.safe_load(raw.decode("utf-8")))
+        prompt = Prompt.model_validate(load_yaml(raw.decode("utf-8")))
     except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as exc:
         raise ResourceError(
             "P002", f"invalid prompt file: {str(exc).splitlines()[0]}", source=str(path)

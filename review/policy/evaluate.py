@@ -45,7 +45,10 @@ def _finding(rule: Rule, activation, values: dict[str, str], facts: Facts) -> Fi
 
 
 def _true(rule: Rule, name: str, activation) -> bool:
-    result = rule.programs[name].evaluate(activation)
+    program = rule.programs[name]
+    if isinstance(program, bool):  # a literal "true"/"false" condition
+        return program
+    result = program.evaluate(activation)
     if isinstance(result, Exception):  # celpy returns CELEvalError values instead of raising
         from review.errors import RulesError
 

@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError
 from review.derive import Derived
 from review.errors import RulesError
 from review.schema import Facts, Strict
+from review.yamlfile import load_yaml
 
 CEL_MACROS = {"exists", "all", "exists_one", "map", "filter"}
 CEL_BUILTINS = {
@@ -239,7 +240,7 @@ def _load_yaml(path: Path, model):
     if not path.is_file():
         raise RulesError("R002", "file is missing from the policy folder", source=str(path))
     try:
-        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return model.model_validate(load_yaml(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as exc:
         raise RulesError(
             "R004", f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)
@@ -292,7 +293,9 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
                     source=str(path),
                     field=name,
                 )
-            programs[name] = env.program(ast)
+            # a literal needs no interpreter (most rules leave two of their three conditions as one)
+            literal = expr.strip()
+            programs[name] = literal == "true" if literal in ("true", "false") else env.program(ast)
         for source in rule.evidence:
             if source not in facts_fields:
                 hint = difflib.get_close_matches(source, facts_fields, n=1)
