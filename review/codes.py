@@ -1,12 +1,14 @@
 """ICD-10-CM lookups backed by ``simple-icd-10-cm`` (the current code set; no hand-typed tables).
 
 Importing that package parses its XML (about 2 s), so the set of valid codes and which of them are
-billable is cached once per package version as JSON under the user cache directory
-(``$REVIEW_CACHE_DIR`` or ``~/.cache/tpi-review``); later runs load it in milliseconds.
+billable is generated from it once per release: shipped in ``review/data/`` for the pinned release
+(regenerate with ``python -m review.codes``; a test checks it equals the library's answer), and
+otherwise cached under ``$REVIEW_CACHE_DIR`` or ``~/.cache/tpi-review`` on first use.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -42,13 +44,32 @@ def cache_dir() -> Path:
 
 @cache
 def icd_index() -> IcdIndex:
+    """The index for the installed simple-icd-10-cm: shipped with the package when it was built
+    for that release (``python -m review.codes``), else cached under the user cache dir."""
     lib_version = version("simple-icd-10-cm")
-    path = cache_dir() / f"icd10cm-{lib_version}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return IcdIndex(lib_version, frozenset(data["billable"]), frozenset(data["nonbillable"]))
-    except (OSError, ValueError, KeyError):
-        pass
+    for path, opener in (
+        (packaged_index_path(lib_version), gzip.open),
+        (cache_dir() / f"icd10cm-{lib_version}.json", open),
+    ):
+        try:
+            with opener(path, "rt", encoding="utf-8") as fh:
+                data = json.load(fh)
+            return IcdIndex(
+                lib_version, frozenset(data["billable"]), frozenset(data["nonbillable"])
+            )
+        except (OSError, ValueError, KeyError):
+            continue
+    data = build_index_data()
+    _write_atomic(cache_dir() / f"icd10cm-{lib_version}.json", data)
+    return IcdIndex(lib_version, frozenset(data["billable"]), frozenset(data["nonbillable"]))
+
+
+def packaged_index_path(lib_version: str) -> Path:
+    return Path(__file__).resolve().parent / "data" / f"icd10cm-{lib_version}.json.gz"
+
+
+def build_index_data() -> dict:
+    """Valid and billable codes, read from simple-icd-10-cm (about 2 s: it parses its XML)."""
     import simple_icd_10_cm as icd
 
     billable, nonbillable = [], []
@@ -56,12 +77,27 @@ def icd_index() -> IcdIndex:
         if icd.is_chapter_or_block(code):
             continue
         (billable if icd.is_leaf(code) else nonbillable).append(code)
-    index = IcdIndex(lib_version, frozenset(billable), frozenset(nonbillable))
-    _write_atomic(
-        path,
-        {"version": lib_version, "billable": sorted(billable), "nonbillable": sorted(nonbillable)},
+    return {
+        "version": version("simple-icd-10-cm"),
+        "billable": sorted(billable),
+        "nonbillable": sorted(nonbillable),
+    }
+
+
+def main() -> None:
+    """Write the packaged index for the installed release: python -m review.codes"""
+    data = build_index_data()
+    path = packaged_index_path(data["version"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.GzipFile(path, "wb", mtime=0) as fh:  # mtime 0: the same bytes on every build
+        fh.write(json.dumps(data, separators=(",", ":")).encode("utf-8"))
+    print(
+        f"{path}: {len(data['billable'])} billable and {len(data['nonbillable'])} non-billable codes"
     )
-    return index
+
+
+if __name__ == "__main__":
+    main()
 
 
 def _write_atomic(path: Path, data: dict) -> None:
