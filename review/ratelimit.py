@@ -28,6 +28,8 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._events: deque[tuple[float, int]] = deque()
+        self.granted = 0
+        self.last_grants: deque[float] = deque(maxlen=1000)  # for tests and diagnostics
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
@@ -51,6 +53,8 @@ class RateLimiter:
                 fits_tokens = self.tpm is None or not self._events or used + tokens <= self.tpm
                 if fits_requests and fits_tokens:
                     self._events.append((now, tokens))
+                    self.granted += 1
+                    self.last_grants.append(now)
                     return
                 wait = self.window + self.margin - (now - self._events[0][0]) + 0.001
             self._sleep(max(wait, 0.001))

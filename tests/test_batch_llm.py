@@ -12,6 +12,7 @@ import yaml
 from llm_standin import API_KEY, MODEL, ok, standin_server, status
 
 from review.batch import BatchOptions, run_batch
+from review.ratelimit import RateLimiter
 
 NOTHING = {"procedure_status": "not_mentioned"}  # a valid answer for any note
 
@@ -85,12 +86,27 @@ def test_rate_limit_is_never_exceeded_and_a_rerun_is_served_from_the_cache(tmp_p
             cache_path=str(cache),
             llm_config=config,
         )
-        run_batch(notes, tmp_path / "first", options)
+        captured: list = []
+        original = RateLimiter.__init__
+
+        def capture(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            captured.append(self)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(RateLimiter, "__init__", capture)
+            run_batch(notes, tmp_path / "first", options)
         times = sorted(r.received_at for r in server.requests)
         assert len(times) == 6
-        # no (per_window + 1) requests inside any window (50 ms for the hop from limiter to server)
+        # the limiter never grants (per_window + 1) requests inside a window...
+        grants = _limiter_grants(captured)
+        assert len(grants) == 6
+        assert all(b - a >= window for a, b in zip(grants, grants[per_window:], strict=False)), (
+            grants
+        )
+        # ...and the server sees the same, give or take the first connections' set-up
         gaps = [later - earlier for earlier, later in zip(times, times[per_window:], strict=False)]
-        assert min(gaps) >= window - 0.05, gaps
+        assert min(gaps) >= window - 0.25, gaps
 
         rerun = run_batch(notes, tmp_path / "second", options)
         assert len(server.requests) == 6, "the rerun asked the model again"
@@ -99,3 +115,8 @@ def test_rate_limit_is_never_exceeded_and_a_rerun_is_served_from_the_cache(tmp_p
         r["recommendation"]["provenance"]["llm_usage"]["calls"] == 0
         for r in _records(tmp_path / "second")
     )
+
+
+def _limiter_grants(limiters: list) -> list[float]:
+    (limiter,) = limiters
+    return sorted(limiter.last_grants)

@@ -92,7 +92,7 @@ class LLMResult:
     error: str | None = None
 
 
-_MODELS: dict[tuple[str, int], Any] = {}
+_MODELS: dict[tuple[str, int], tuple[Any, Any]] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -112,18 +112,21 @@ def build_chat_model(settings: LLMSettings, limiter=None):
                 if limiter
                 else {}
             )
-            _MODELS[key] = ChatOpenAI(
-                model=settings.model,
-                base_url=settings.base_url,
-                api_key=settings.api_key,
-                temperature=settings.temperature,
-                seed=settings.seed,
-                timeout=settings.timeout,
-                max_retries=0,  # retries are ours (_invoke), with backoff and jitter
-                use_responses_api=settings.use_responses_api,
-                http_client=httpx2.Client(timeout=settings.timeout, event_hooks=hooks),
+            _MODELS[key] = (
+                limiter,
+                ChatOpenAI(
+                    model=settings.model,
+                    base_url=settings.base_url,
+                    api_key=settings.api_key,
+                    temperature=settings.temperature,
+                    seed=settings.seed,
+                    timeout=settings.timeout,
+                    max_retries=0,  # retries are ours (_invoke), with backoff and jitter
+                    use_responses_api=settings.use_responses_api,
+                    http_client=httpx2.Client(timeout=settings.timeout, event_hooks=hooks),
+                ),
             )
-        return _MODELS[key]
+        return _MODELS[key][1]  # the limiter is kept beside it so its id is never reused
 
 
 def extract_with_llm(
@@ -229,6 +232,19 @@ def _retry_after(exc) -> float | None:
 
 
 def _structured(chat_model, settings: LLMSettings | None):
+    """The structured-output runnable for a chat model, built once per model (building it
+    converts the schema and assembles the chain: per call it was a visible share of CPU)."""
+    key = (id(chat_model), settings.structured_output if settings else "json_schema")
+    with _MODELS_LOCK:
+        if key not in _STRUCTURED:
+            _STRUCTURED[key] = (chat_model, _build_structured(chat_model, settings))
+        return _STRUCTURED[key][1]
+
+
+_STRUCTURED: dict[tuple[int, str], tuple[Any, Any]] = {}  # the model is kept so its id stays unique
+
+
+def _build_structured(chat_model, settings: LLMSettings | None):
     """ChatOpenAI's structured output with the raw message kept (for usage and error feedback);
     other chat models (the scripted test model) answer JSON text that is parsed the same way."""
     from langchain_core.runnables import RunnableLambda
