@@ -5,6 +5,7 @@ Nothing here is imported by the ``review`` package.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 DEFAULT_NOTES = Path(os.environ.get("MTSAMPLES_NOTES", "/work/shared/data/mtsamples/notes.jsonl"))
+ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("tpi-review", "spacy", "medspacy", "PyRuSH", "cel-python", "pydantic")
 
 
@@ -37,6 +39,28 @@ def read_notes(path: Path, limit: int | None = None) -> list[dict]:
 def word_count(text: str) -> int:
     """Words as whitespace-separated chunks: the same count for every pipeline measured."""
     return len(text.split())
+
+
+def source_digest() -> dict:
+    """sha256 over the code and data under test (review/ and rules/, name order), and the newest
+    file's modification time: ties the figures to a code state without asking git."""
+    digest = hashlib.sha256()
+    newest = 0.0
+    files = [
+        p
+        for folder in ("review", "rules")
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".yml", ".json", ".md", ".txt", ".j2")
+    ]  # fmt: skip
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+        newest = max(newest, path.stat().st_mtime)
+    return {
+        "review_and_rules_sha256": digest.hexdigest()[:16],
+        "files": len(files),
+        "newest_file_utc": datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def machine() -> dict:
@@ -67,6 +91,10 @@ def machine() -> dict:
         nproc = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip())
     except (OSError, ValueError):
         nproc = os.cpu_count()
+    try:
+        loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        loadavg = None
     return {
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "nproc": nproc,
@@ -75,4 +103,6 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
+        "loadavg_1_5_15_min": loadavg,  # when the figures were printed; other work skews them
+        "code": source_digest(),
     }

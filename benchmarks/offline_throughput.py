@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import DEFAULT_NOTES, machine, read_notes, word_count
+from _common import DEFAULT_NOTES, machine, read_notes, source_digest, word_count
 
 TARGET_RATIO = 4.0
 
@@ -92,16 +92,19 @@ def run_review(notes: list[dict], breakdown: bool) -> dict:
 
     decisions: Counter[str] = Counter()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     for note in notes:
         rec = review_case(_make_case(case_from_dict, note))
         decisions[rec.decision] += 1
     seconds = time.perf_counter() - t0
+    cpu_s = time.process_time() - c0
 
     result = {
         "import_s": import_s,
         "build_s": build_s,
         "warmup_first_note_s": warmup_s,
         "seconds": seconds,
+        "cpu_s": cpu_s,
         "decisions": dict(sorted(decisions.items())),
         "pipe_names": list(nlp.pipe_names),
     }
@@ -164,16 +167,19 @@ def run_medspacy(notes: list[dict], breakdown: bool) -> dict:
 
     sentences = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     for note in notes:
         doc = nlp(note["text"])
         sentences += sum(1 for _ in doc.sents)
     seconds = time.perf_counter() - t0
+    cpu_s = time.process_time() - c0
 
     result = {
         "import_s": import_s,
         "build_s": build_s,
         "warmup_first_note_s": warmup_s,
         "seconds": seconds,
+        "cpu_s": cpu_s,
         "sentences": sentences,
         "pipe_names": list(nlp.pipe_names),
         "tokenizer": type(nlp.tokenizer).__module__ + "." + type(nlp.tokenizer).__name__,
@@ -192,6 +198,14 @@ def run_medspacy(notes: list[dict], breakdown: bool) -> dict:
     return result
 
 
+def _loadavg() -> str | None:
+    """The 1/5/15-minute load averages: other work on the machine skews wall-clock figures."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notes", type=Path, default=DEFAULT_NOTES, help="JSONL with id and text")
@@ -204,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--breakdown", action="store_true", help="add per-stage timings")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--save", type=Path, help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
+    code_at_start = source_digest()
 
     t0 = time.perf_counter()
     import spacy  # noqa: F401  (both pipelines pay this; measured once, outside either build)
@@ -212,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.disable("PyRuSH")  # PyRuSH logs through loguru at DEBUG by default
     spacy_import_s = time.perf_counter() - t0
+    loadavg_at_start = _loadavg()
 
     notes = read_notes(args.notes, args.limit)
     words = sum(word_count(n["text"]) for n in notes)
@@ -229,22 +246,33 @@ def main(argv: list[str] | None = None) -> int:
         r["words_per_s"] = words / r["seconds"]
         r["ms_per_note"] = 1000 * r["seconds"] / len(notes)
     ratio = runs["review"]["notes_per_s"] / runs["medspacy"]["notes_per_s"]
+    cpu_ratio = runs["medspacy"]["cpu_s"] / runs["review"]["cpu_s"]
 
     figures = {
         "benchmark": "offline_throughput",
         "machine": machine(),
+        "code_at_start": code_at_start,
         "notes_file": str(args.notes),
         "notes": len(notes),
         "words": words,
         "chars": chars,
         "order": args.order,
+        "loadavg_at_start": loadavg_at_start,
         "spacy_import_s": spacy_import_s,
         "full_review": runs["review"],
         "medspacy_default": runs["medspacy"],
         "ratio_review_over_medspacy": ratio,
+        "ratio_by_cpu_time": cpu_ratio,
+        "loadavg_at_end": _loadavg(),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
     }
+    if figures["machine"]["code"] != code_at_start:
+        print("warning: review/ or rules/ changed during the run; figures mix code states",
+              file=sys.stderr)  # fmt: skip
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
@@ -256,6 +284,11 @@ def _print_table(f: dict) -> None:
     m = f["machine"]
     print(
         f"{m['date_utc']}  {m['nproc']} cpu  {m['cpu']}  {m['ram_gib']} GiB  Python {m['python']}"
+    )
+    c = m["code"]
+    print(
+        f"code: review/+rules/ sha256 {c['review_and_rules_sha256']} "
+        f"(newest file {c['newest_file_utc']})"
     )
     print(f"{f['notes']} notes, {f['words']:,} words, {f['chars']:,} chars from {f['notes_file']}")
     print(f"import spacy + loguru: {f['spacy_import_s']:.2f} s")
@@ -274,6 +307,10 @@ def _print_table(f: dict) -> None:
     print(
         f"ratio full review / medspaCy default: {f['ratio_review_over_medspacy']:.2f}x "
         f"(target >= {f['target_ratio']:.0f}x: {verdict})"
+    )
+    print(
+        f"ratio by CPU time (process_time): {f['ratio_by_cpu_time']:.2f}x; "
+        f"load average at start {f['loadavg_at_start']}, at end {f['loadavg_at_end']}"
     )
     print(f"review decisions: {f['full_review']['decisions']}")
     print(f"medspaCy pipes: {f['medspacy_default']['pipe_names']}, tokenizer "

@@ -26,6 +26,9 @@ number split       boundaries inside a decimal ("1.5") or between a number and i
                    ("1.5 mL", "40 mg"), per 1,000 such numbers in the text
 title split        boundaries right after "Dr." / "Mr." / "Mrs." / "Ms." before a capital,
                    per 1,000 such titles
+abbrev split       boundaries right after a dotted abbreviation ("b.i.d.", "p.o.", "p.r.n.",
+                   "a.m.", "q.6h.") when the next word is lowercase ("p.o. || once daily"),
+                   per 1,000 such contexts
 lowercase start    share of sentences that start with a lowercase letter (often a sentence cut
                    in two; sometimes a legitimate list fragment)
 
@@ -43,7 +46,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import DEFAULT_NOTES, machine, read_notes, word_count
+from _common import DEFAULT_NOTES, machine, read_notes, source_digest, word_count
 
 HEADING = re.compile(r"^[ \t]*[A-Z][A-Z0-9 ,/&()'\-]*[A-Z0-9)][ \t]*:", re.M)
 NUMBER = re.compile(
@@ -51,6 +54,7 @@ NUMBER = re.compile(
     r"|\b\d+[ \t]*(?:mg|mcg|mL|ml|cc|units?)(?![A-Za-z])"
 )
 TITLE = re.compile(r"\b(?:Dr|Mr|Mrs|Ms)\.[ \t]+[A-Z]")
+DOSING_ABBREV = re.compile(r"\b(?:[A-Za-z]{1,2}\.){2,}[ \t]+[a-z]|\bq\.?\d+h\.[ \t]+[a-z]")
 SPLITTERS = ("ours", "pyrush", "pyrush+join", "sentencizer")
 
 
@@ -102,28 +106,32 @@ def run(name: str, notes: list[dict]) -> dict:
     first = notes[0]["text"]
     nlp(preprocess(first) if preprocess else first)  # warm-up
 
-    pre_s = tok_s = split_s = 0.0
+    steps = ("preprocess", "tokenize", "split")
+    wall = dict.fromkeys(steps, 0.0)
+    cpu = dict.fromkeys(steps, 0.0)  # CPU time: less disturbed by other work on the machine
     spans_per_note = []
     for note in notes:
         text = note["text"]
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         joined = preprocess(text) if preprocess else text
-        t1 = time.perf_counter()
+        w1, c1 = time.perf_counter(), time.process_time()
         doc = nlp.make_doc(joined)
-        t2 = time.perf_counter()
+        w2, c2 = time.perf_counter(), time.process_time()
         for proc in pipes:  # what nlp(joined) does after make_doc
             doc = proc(doc)
-        t3 = time.perf_counter()
-        pre_s += t1 - t0
-        tok_s += t2 - t1
-        split_s += t3 - t2
+        w3, c3 = time.perf_counter(), time.process_time()
+        for step, (wa, wb, ca, cb) in zip(
+            steps, ((w0, w1, c0, c1), (w1, w2, c1, c2), (w2, w3, c2, c3)), strict=True
+        ):
+            wall[step] += wb - wa
+            cpu[step] += cb - ca
         spans_per_note.append(sentence_spans(text, doc))
     return {
         "build_s": build_s,
-        "preprocess_s": pre_s,
-        "tokenize_s": tok_s,
-        "split_s": split_s,
-        "seconds": pre_s + tok_s + split_s,
+        **{f"{step}_s": wall[step] for step in steps},
+        **{f"cpu_{step}_s": cpu[step] for step in steps},
+        "seconds": sum(wall.values()),
+        "cpu_s": sum(cpu.values()),
         "spans": spans_per_note,
     }
 
@@ -131,7 +139,7 @@ def run(name: str, notes: list[dict]) -> dict:
 def quality(notes: list[dict], spans_per_note: list[list[tuple[int, int]]]) -> dict:
     sentences = long_ = tiny = lower = 0
     headings = headings_inside = 0
-    numbers = numbers_split = titles = titles_split = 0
+    numbers = numbers_split = titles = titles_split = abbrevs = abbrevs_split = 0
     chars = 0
     for note, spans in zip(notes, spans_per_note, strict=True):
         text = note["text"]
@@ -153,6 +161,9 @@ def quality(notes: list[dict], spans_per_note: list[list[tuple[int, int]]]) -> d
         for m in TITLE.finditer(text):
             titles += 1
             titles_split += _inside(boundaries, m.start(), m.end())
+        for m in DOSING_ABBREV.finditer(text):
+            abbrevs += 1
+            abbrevs_split += _inside(boundaries, m.start(), m.end())
     return {
         "sentences": sentences,
         "sentences_per_note": sentences / len(notes),
@@ -170,6 +181,9 @@ def quality(notes: list[dict], spans_per_note: list[list[tuple[int, int]]]) -> d
         "titles": titles,
         "titles_split": titles_split,
         "title_split_per_1000": 1000 * titles_split / max(titles, 1),
+        "abbrevs": abbrevs,
+        "abbrevs_split": abbrevs_split,
+        "abbrev_split_per_1000": 1000 * abbrevs_split / max(abbrevs, 1),
         "lowercase_start": lower,
         "lowercase_start_pct": 100 * lower / max(sentences, 1),
     }
@@ -206,6 +220,7 @@ def examples(notes, spans_per_note, k: int) -> dict[str, list[str]]:
         "tiny < 3": [],
         "number split": [],
         "title split": [],
+        "abbrev split": [],
         "lowercase start": [],
     }
     for note, spans in zip(notes, spans_per_note, strict=True):
@@ -213,6 +228,7 @@ def examples(notes, spans_per_note, k: int) -> dict[str, list[str]]:
         heads = [m.start() + len(m.group(0)) - len(m.group(0).lstrip()) for m in HEADING.finditer(text)]  # fmt: skip
         nums = [(m.start(), m.end()) for m in NUMBER.finditer(text)]
         titles = [(m.start(), m.end()) for m in TITLE.finditer(text)]
+        abbrevs = [(m.start(), m.end()) for m in DOSING_ABBREV.finditer(text)]
         for s, e in spans:
             sentence = f"{note['id']}: {text[s:e][:160]!r}"
             boundary = f"{note['id']}: {text[max(0, s - 50) : s]!r} || {text[s : s + 50]!r}"
@@ -226,6 +242,8 @@ def examples(notes, spans_per_note, k: int) -> dict[str, list[str]]:
                 out["number split"].append(boundary)
             if any(a < s < b for a, b in titles):
                 out["title split"].append(boundary)
+            if any(a < s < b for a, b in abbrevs):
+                out["abbrev split"].append(boundary)
             if text[s].islower():
                 out["lowercase start"].append(boundary)
     return {key: values[:k] for key, values in out.items()}
@@ -238,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splitters", nargs="+", choices=SPLITTERS, default=list(SPLITTERS))
     parser.add_argument("--examples", type=int, default=0, help="print K sentences per proxy")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--save", type=Path, help="also write the figures as JSON to this file")
     args = parser.parse_args(argv)
+    code_at_start = source_digest()
 
     notes = read_notes(args.notes, args.limit)
     words = sum(word_count(n["text"]) for n in notes)
@@ -250,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         r["words_per_s"] = words / r["seconds"]
         r["notes_per_s"] = len(notes) / r["seconds"]
         r["split_only_words_per_s"] = words / r["split_s"]
+        r["cpu_words_per_s"] = words / r["cpu_s"]
+        r["cpu_split_only_words_per_s"] = words / r["cpu_split_s"]
         r["quality"] = quality(notes, spans[name])
         results[name] = r
         if not args.json:
@@ -257,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "benchmark": "sentence_splitting",
         "machine": machine(),
+        "code_at_start": code_at_start,
         "notes_file": str(args.notes),
         "notes": len(notes),
         "words": words,
@@ -267,10 +290,25 @@ def main(argv: list[str] | None = None) -> int:
         figures["speedup_ours_over_pyrush"] = (
             results["pyrush"]["seconds"] / results["ours"]["seconds"]
         )
+        figures["split_step_speedup_ours_over_pyrush"] = (
+            results["pyrush"]["split_s"] / results["ours"]["split_s"]
+        )
+        figures["cpu_speedup_ours_over_pyrush"] = (
+            results["pyrush"]["cpu_s"] / results["ours"]["cpu_s"]
+        )
+        figures["cpu_split_step_speedup_ours_over_pyrush"] = (
+            results["pyrush"]["cpu_split_s"] / results["ours"]["cpu_split_s"]
+        )
     if args.examples:
         figures["examples"] = {
             name: examples(notes, spans[name], args.examples) for name in args.splitters
         }
+    if figures["machine"]["code"] != code_at_start:
+        print("warning: review/ or rules/ changed during the run; figures mix code states",
+              file=sys.stderr)  # fmt: skip
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
@@ -281,12 +319,18 @@ def main(argv: list[str] | None = None) -> int:
 def _print_table(f: dict) -> None:
     m = f["machine"]
     print(f"{m['date_utc']}  {m['nproc']} cpu  {m['cpu']}  Python {m['python']}")
+    c = m["code"]
+    print(
+        f"code: review/+rules/ sha256 {c['review_and_rules_sha256']} (newest file {c['newest_file_utc']})"
+    )
     print(f"{f['notes']} notes, {f['words']:,} words")
     names = list(f["splitters"])
     rows = [
         ("words/s (join+tokenize+split)", lambda r: f"{r['words_per_s']:,.0f}"),
         ("notes/s", lambda r: f"{r['notes_per_s']:.1f}"),
         ("words/s (split step only)", lambda r: f"{r['split_only_words_per_s']:,.0f}"),
+        ("CPU words/s (join+tok+split)", lambda r: f"{r['cpu_words_per_s']:,.0f}"),
+        ("CPU words/s (split step only)", lambda r: f"{r['cpu_split_only_words_per_s']:,.0f}"),
         ("ms/note: join_wrapped_lines", lambda r: f"{1000 * r['preprocess_s'] / f['notes']:.2f}"),
         ("ms/note: tokenizer", lambda r: f"{1000 * r['tokenize_s'] / f['notes']:.2f}"),
         ("ms/note: sentence split", lambda r: f"{1000 * r['split_s'] / f['notes']:.2f}"),
@@ -297,6 +341,7 @@ def _print_table(f: dict) -> None:
         ("tiny < 3 chars % of sents", lambda r: f"{r['quality']['tiny_under_3_pct']:.2f}"),
         ("number/dose split per 1,000", lambda r: f"{r['quality']['number_split_per_1000']:.1f}"),
         ("Dr./Mr. split per 1,000", lambda r: f"{r['quality']['title_split_per_1000']:.1f}"),
+        ("abbrev split per 1,000", lambda r: f"{r['quality']['abbrev_split_per_1000']:.1f}"),
         ("lowercase start % of sents", lambda r: f"{r['quality']['lowercase_start_pct']:.2f}"),
     ]
     print()
@@ -305,10 +350,13 @@ def _print_table(f: dict) -> None:
         print(f"{label:<32}" + "".join(f"{fmt(f['splitters'][n]):>14}" for n in names))
     q = next(iter(f["splitters"].values()))["quality"]
     print(f"\n(headings in text: {q['headings']:,}; decimals/doses: {q['numbers']:,}; "
-          f"titles: {q['titles']:,})")  # fmt: skip
+          f"titles: {q['titles']:,}; dotted abbreviations before lowercase: {q['abbrevs']:,})")  # fmt: skip
     if "speedup_ours_over_pyrush" in f:
         a = f["agreement_ours_vs_pyrush"]
-        print(f"ours is {f['speedup_ours_over_pyrush']:.1f}x faster than pyrush end to end; "
+        print(f"ours is {f['speedup_ours_over_pyrush']:.1f}x faster than pyrush end to end "
+              f"({f['split_step_speedup_ours_over_pyrush']:.0f}x on the split step alone; by CPU "
+              f"time {f['cpu_speedup_ours_over_pyrush']:.1f}x and "
+              f"{f['cpu_split_step_speedup_ours_over_pyrush']:.0f}x); "
               f"{a['a_starts_in_b_pct']:.1f}% of our sentence starts are PyRuSH starts, "
               f"{a['b_starts_in_a_pct']:.1f}% of PyRuSH's are ours")  # fmt: skip
     for name, per_proxy in f.get("examples", {}).items():
