@@ -106,3 +106,20 @@ def machine() -> dict:
         "loadavg_1_5_15_min": loadavg,  # when the figures were printed; other work skews them
         "code": source_digest(),
     }
+
+
+def emit(figures: dict, code_at_start: dict, args) -> bool:
+    """Warn when the code changed mid-run, save (--save) and print JSON (--json).
+    Returns True when the JSON was printed, so the caller skips its table."""
+    if figures["machine"]["code"] != code_at_start:
+        print(
+            "warning: review/ or rules/ changed during the run; figures mix code states",
+            file=sys.stderr,
+        )
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return True
+    return False

@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, source_digest
+from _common import emit, machine, source_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = "examples/approve-cervical-tpi"
@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             cold.append(timed_run(cmd, {**base_env, "REVIEW_CACHE_DIR": str(tmp / f"cold{i}")}))
         warm_env = {**base_env, "REVIEW_CACHE_DIR": str(tmp / "warm")}
         timed_run(cmd, warm_env)  # builds the cache; not counted
-        cache_files = sorted(p.name for p in (tmp / "warm").iterdir()) if (tmp / "warm").is_dir() else []
+        cache_files = (
+            sorted(p.name for p in (tmp / "warm").iterdir()) if (tmp / "warm").is_dir() else []
+        )
         warm = [timed_run(cmd, warm_env) for _ in range(args.runs)]
         # bytecode: with PYTHONDONTWRITEBYTECODE set, modules without a .pyc (the editable
         # ``review`` package here) are compiled on every start; this series lets Python cache
@@ -224,14 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["slowest_top_level_imports"] = imports
     if phase_s is not None:
         figures["phases_s"] = phase_s
-    if figures["machine"]["code"] != code_at_start:
-        print("warning: review/ or rules/ changed during the run; figures mix code states",
-              file=sys.stderr)  # fmt: skip
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(figures, indent=2))
+    if emit(figures, code_at_start, args):
         return 0
     m = figures["machine"]
     print(f"{m['date_utc']}  {m['nproc']} cpu  {m['cpu']}  Python {m['python']}")

@@ -24,14 +24,13 @@ above the headline because of the instrumentation.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import DEFAULT_NOTES, machine, read_notes, source_digest, word_count
+from _common import DEFAULT_NOTES, emit, machine, read_notes, source_digest, word_count
 
 TARGET_RATIO = 4.0
 
@@ -267,14 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
     }
-    if figures["machine"]["code"] != code_at_start:
-        print("warning: review/ or rules/ changed during the run; figures mix code states",
-              file=sys.stderr)  # fmt: skip
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(figures, indent=2))
+    if emit(figures, code_at_start, args):
         return 0
     _print_table(figures)
     return 0

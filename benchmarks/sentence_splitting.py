@@ -40,13 +40,12 @@ lowercase start    share of sentences that start with a lowercase letter (often 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
 from pathlib import Path
 
-from _common import DEFAULT_NOTES, machine, read_notes, source_digest, word_count
+from _common import DEFAULT_NOTES, emit, machine, read_notes, source_digest, word_count
 
 HEADING = re.compile(r"^[ \t]*[A-Z][A-Z0-9 ,/&()'\-]*[A-Z0-9)][ \t]*:", re.M)
 NUMBER = re.compile(
@@ -303,14 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["examples"] = {
             name: examples(notes, spans[name], args.examples) for name in args.splitters
         }
-    if figures["machine"]["code"] != code_at_start:
-        print("warning: review/ or rules/ changed during the run; figures mix code states",
-              file=sys.stderr)  # fmt: skip
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(figures, indent=2))
+    if emit(figures, code_at_start, args):
         return 0
     _print_table(figures)
     return 0
