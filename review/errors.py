@@ -7,6 +7,9 @@ folders, L0xx lexicons and other packaged resources.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class ReviewError(Exception):
     """Base of every error the product raises on purpose."""
@@ -38,3 +41,9 @@ class RulesError(ReviewError):
 
 class ResourceError(ReviewError):
     """A packaged resource (lexicon, prompt) is missing or invalid."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str], otherwise: str = "") -> str:
+    """ "; did you mean 'x'?" for the closest candidate, else ``otherwise``."""
+    hint = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else otherwise

@@ -7,7 +7,6 @@ makes a new version. Rendering needs no LLM library: messages are (role, content
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -17,7 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
-from review.errors import ResourceError
+from review.errors import ResourceError, did_you_mean
 from review.extract.llm_schema import LLMFacts
 from review.schema import Document, ParsedDocument, Strict
 from review.yamlfile import load_yaml
@@ -94,13 +93,10 @@ def load_prompt(ref: str = "extract_facts/v1") -> Prompt:
     path = prompts_root() / f"{ref}.yaml"
     if not path.is_file():
         known = available_prompts()
-        hint = difflib.get_close_matches(ref, known, n=1)
         raise ResourceError(
             "P001",
             f"no prompt {ref!r}"
-            + (
-                f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(known) or 'none'}"
-            ),
+            + did_you_mean(ref, known, f"; known: {', '.join(known) or 'none'}"),
             source=str(path),
         )
     raw = path.read_bytes()

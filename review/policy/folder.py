@@ -10,7 +10,6 @@ sources that are not facts, and covered codes that are not ICD-10-CM (``check_co
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import os
 import re
@@ -23,7 +22,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from review.derive import Derived
-from review.errors import RulesError
+from review.errors import RulesError, did_you_mean
 from review.schema import Facts, Strict
 from review.yamlfile import load_yaml
 
@@ -162,11 +161,9 @@ class Policy:
             if rule.spec.id == rule_id:
                 return rule
         ids = [r.spec.id for r in self.rules]
-        hint = difflib.get_close_matches(rule_id, ids, n=1)
         raise RulesError(
             "R010",
-            f"no rule {rule_id!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else f"; rules are {', '.join(ids)}"),
+            f"no rule {rule_id!r}" + did_you_mean(rule_id, ids, f"; rules are {', '.join(ids)}"),
             source=str(self.folder),
         )
 
@@ -191,9 +188,8 @@ def load_policy(policy_id: str = "hphc-tpi", root: Path | None = None) -> Policy
     folder = (root or rules_root()) / policy_id
     if not (folder / "rules.yaml").is_file():
         known = available_policies()
-        hint = difflib.get_close_matches(policy_id, known, n=1)
-        msg = f"unknown policy {policy_id!r}" + (
-            f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(known) or 'none'}"
+        msg = f"unknown policy {policy_id!r}" + did_you_mean(
+            policy_id, known, f"; known: {', '.join(known) or 'none'}"
         )
         raise RulesError("R001", msg, source=str(folder))
     meta = _load_yaml(folder / "settings.yaml", SettingsFile)
@@ -285,11 +281,9 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
                     "R008", f"rule {rule.id}: {name} is not valid CEL: {first}", source=str(path)
                 ) from None
             for ident in sorted(_identifiers(ast) - symbols):
-                hint = difflib.get_close_matches(ident, symbols, n=1)
                 raise RulesError(
                     "R012",
-                    f"rule {rule.id} uses unknown fact {ident!r}"
-                    + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    f"rule {rule.id} uses unknown fact {ident!r}" + did_you_mean(ident, symbols),
                     source=str(path),
                     field=name,
                 )
@@ -298,11 +292,10 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
             programs[name] = literal == "true" if literal in ("true", "false") else env.program(ast)
         for source in rule.evidence:
             if source not in facts_fields:
-                hint = difflib.get_close_matches(source, facts_fields, n=1)
                 raise RulesError(
                     "R013",
                     f"rule {rule.id} cites evidence from unknown fact {source!r}"
-                    + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                    + did_you_mean(source, facts_fields),
                     source=str(path),
                     field="evidence",
                 )
@@ -317,11 +310,10 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
         for status, template in rule.reasons.items():
             for _, field_name, _, _ in string.Formatter().parse(template):
                 if field_name and field_name not in symbols:
-                    hint = difflib.get_close_matches(field_name, symbols, n=1)
                     raise RulesError(
                         "R015",
                         f"rule {rule.id} reason '{status}' names unknown symbol {field_name!r}"
-                        + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                        + did_you_mean(field_name, symbols),
                         source=str(path),
                         field="reasons",
                     )
