@@ -71,3 +71,15 @@ def pytest_addoption(parser):
     parser.addoption(
         "--update-golden", action="store_true", help="rewrite tests/golden/expected/*.json"
     )
+
+
+def evidence_items(node):
+    """Every evidence-shaped object anywhere in a dumped recommendation (findings, facts, ...)."""
+    if isinstance(node, dict):
+        if {"document_id", "start", "end", "text"} <= node.keys():
+            yield node
+        for value in node.values():
+            yield from evidence_items(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from evidence_items(value)

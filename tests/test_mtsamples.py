@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import evidence_items
+
 from review.case import case_from_dict
 from review.pipeline import review_case
 
@@ -22,17 +24,6 @@ def _sample(path) -> list[dict]:
         notes = [json.loads(line) for line in fh if line.strip()]
     notes.sort(key=lambda n: n["id"])
     return notes[::STEP]
-
-
-def _evidence(node):
-    if isinstance(node, dict):
-        if {"document_id", "start", "end", "text"} <= node.keys():
-            yield node
-        for value in node.values():
-            yield from _evidence(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _evidence(value)
 
 
 def test_real_notes_are_never_a_performed_tpi(mtsamples_path, nlp):
@@ -56,7 +47,7 @@ def test_real_notes_are_never_a_performed_tpi(mtsamples_path, nlp):
             problems.append(f"{nid}: approved")
         if rec.ungrounded:
             problems.append(f"{nid}: {len(rec.ungrounded)} ungrounded evidence item(s)")
-        for ev in _evidence(rec.model_dump(mode="json")):
+        for ev in evidence_items(rec.model_dump(mode="json")):
             text = note["text"]
             if not (
                 0 <= ev["start"] < ev["end"] <= len(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from conftest import evidence_items
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,18 +81,6 @@ def _case(proc: str, visit: str, claim: bool):
     return case_from_dict(data, source="hypothesis")
 
 
-def _evidence(node):
-    """Every evidence-shaped object anywhere in the dumped recommendation."""
-    if isinstance(node, dict):
-        if {"document_id", "start", "end", "text"} <= node.keys():
-            yield node
-        for value in node.values():
-            yield from _evidence(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _evidence(value)
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(proc=note, visit=note, claim=st.booleans())
 def test_evidence_slices_back_and_json_is_reproducible(nlp, proc, visit, claim):
@@ -101,7 +90,7 @@ def test_evidence_slices_back_and_json_is_reproducible(nlp, proc, visit, claim):
     texts = {d.id: d.text for d in case.documents}
     rec = review_case(case)
 
-    items = list(_evidence(rec.model_dump(mode="json")))
+    items = list(evidence_items(rec.model_dump(mode="json")))
     assert rec.ungrounded == []
     for ev in items:
         text = texts[ev["document_id"]]
