@@ -438,27 +438,29 @@ def _run_processes(items: Iterable[WorkItem], config, workers: int):
         yield from _bounded(items, lambda item: pool.submit(_worker_review, item), workers * 8)
 
 
-def _worker_review_many(items: list[WorkItem]) -> list[dict[str, Any]]:
-    """In a worker process: a chunk of LLM cases on this process's threads."""
-    global _WORKER_THREADS
+def _thread_worker(index: int, config, inbox, outbox, threads: int) -> None:
+    """A worker process for LLM cases: up to ``threads`` cases in flight, fed one at a time, each
+    result sent back as soon as it is done (no waiting for a chunk's slowest case)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if _WORKER_THREADS is None:
-        _WORKER_THREADS = ThreadPoolExecutor(max(len(items), 1))
-    return list(_WORKER_THREADS.map(lambda item: review_item(item, _WORKER_CONFIG), items))
+    _init_worker(config)
 
+    def run(item: WorkItem) -> None:
+        outbox.put((index, review_item(item, _WORKER_CONFIG)))
 
-_WORKER_THREADS = None
+    with ThreadPoolExecutor(threads) as pool:
+        while (item := inbox.get()) is not None:
+            pool.submit(run, item)
 
 
 def _run_processes_with_threads(items: Iterable[WorkItem], config, options: BatchOptions):
     """LLM cases on several processes, each with its own threads: the per-case CPU work (parse,
-    grounding, rules) is spread over cores while the requests wait concurrently. The rate limit
-    is split evenly between the processes, so their sum never exceeds it."""
-    import itertools
-    import math
+    grounding, rules) is spread over cores while the requests wait. The parent keeps at most
+    --concurrency cases in flight in total, and splits the rate limit evenly between processes,
+    so neither is ever exceeded. A dead worker stops the run (its cases in flight are the only
+    ones lost; --resume picks them up)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import queue
 
     if config.limiter is not None:
         from review.ratelimit import RateLimiter
@@ -470,17 +472,55 @@ def _run_processes_with_threads(items: Iterable[WorkItem], config, options: Batc
             limiter.tpm // options.workers if limiter.tpm else None,
             window=limiter.window,
         )
-    per_process = math.ceil(options.concurrency / options.workers)
-    source = iter(items)
-    chunks = iter(lambda: list(itertools.islice(source, per_process)), [])
+    per_process = max(1, options.concurrency // options.workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        options.workers, mp_context=context, initializer=_init_worker, initargs=(config,)
-    ) as pool:
-        for records in _bounded(
-            chunks, lambda chunk: pool.submit(_worker_review_many, chunk), options.workers * 2
-        ):
-            yield from records
+    outbox = context.Queue()
+    inboxes = [context.Queue() for _ in range(options.workers)]
+    workers = [
+        context.Process(
+            target=_thread_worker, args=(i, config, inbox, outbox, per_process), daemon=True
+        )
+        for i, inbox in enumerate(inboxes)
+    ]
+    for worker in workers:
+        worker.start()
+    in_flight = [0] * options.workers
+    source = iter(items)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted:
+                target = min(range(options.workers), key=in_flight.__getitem__)
+                if in_flight[target] >= per_process:
+                    break
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                inboxes[target].put(item)
+                in_flight[target] += 1
+            if exhausted and not any(in_flight):
+                return
+            try:
+                index, record = outbox.get(timeout=5)
+            except queue.Empty:
+                dead = [
+                    w.pid for w, n in zip(workers, in_flight, strict=True) if n and not w.is_alive()
+                ]
+                if dead:
+                    raise ReviewError(
+                        "B007", f"worker process(es) {dead} died; rerun with --resume"
+                    ) from None
+                continue
+            in_flight[index] -= 1
+            yield record
+    finally:
+        for inbox in inboxes:
+            inbox.put(None)
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()
 
 
 def _run_threads(items: Iterable[WorkItem], config, concurrency: int):

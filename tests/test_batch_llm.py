@@ -120,3 +120,21 @@ def test_rate_limit_is_never_exceeded_and_a_rerun_is_served_from_the_cache(tmp_p
 def _limiter_grants(limiters: list) -> list[float]:
     (limiter,) = limiters
     return sorted(limiter.last_grants)
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_processes_with_threads_finish_every_case_once(tmp_path):
+    """--workers with the LLM extractor: worker processes, each with threads, fed one case at a
+    time by the parent; every case is written exactly once."""
+    with standin_server() as server:
+        server.script(*[ok(NOTHING) for _ in range(8)])
+        options = BatchOptions(
+            extractor="llm",
+            workers=2,
+            concurrency=4,
+            llm_config=str(_llm_config(tmp_path / "llm.yaml", server)),
+        )
+        stats = run_batch(_notes(tmp_path / "notes.jsonl", 8), tmp_path / "out", options)
+        assert len(server.requests) == 8
+    keys = sorted(r["key"] for r in _records(tmp_path / "out"))
+    assert keys == [f"n{i}" for i in range(8)] and stats.errors == 0
