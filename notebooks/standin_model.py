@@ -30,6 +30,15 @@ def answer_from_facts(facts: Facts, parsed: list[ParsedDocument]) -> dict:
     def first(items: list[Evidence]) -> dict | None:
         return _citation(items[0], docs) if items else None
 
+    def treatment(t) -> dict:
+        return {
+            "name": t.name,
+            "category": t.category,
+            "outcome": t.outcome,
+            "duration": t.duration,
+            "citation": first(t.evidence),
+        }
+
     out: dict = {
         "procedure_status": facts.procedure_status,
         "procedure_citations": [_citation(e, docs) for e in facts.procedure_evidence],
@@ -59,28 +68,8 @@ def answer_from_facts(facts: Facts, parsed: list[ParsedDocument]) -> dict:
             for f in facts.exam_findings
             if f.evidence
         ],
-        "prior_treatments": [
-            {
-                "name": t.name,
-                "category": t.category,
-                "outcome": t.outcome,
-                "duration": t.duration,
-                "citation": first(t.evidence),
-            }
-            for t in facts.prior_treatments
-            if t.evidence
-        ],
-        "concurrent_therapies": [
-            {
-                "name": t.name,
-                "category": t.category,
-                "outcome": t.outcome,
-                "duration": t.duration,
-                "citation": first(t.evidence),
-            }
-            for t in facts.concurrent_therapies
-            if t.evidence
-        ],
+        "prior_treatments": [treatment(t) for t in facts.prior_treatments if t.evidence],
+        "concurrent_therapies": [treatment(t) for t in facts.concurrent_therapies if t.evidence],
         "prior_injections": [
             {
                 "date": p.date,

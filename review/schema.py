@@ -69,6 +69,9 @@ class Case(Strict):
 
 
 Side = Literal["left", "right", "bilateral", "unspecified"]
+ProcedureStatus = Literal[
+    "performed", "planned", "historical", "negated", "other_service", "not_mentioned"
+]
 Outcome = Literal[
     "failed",
     "partial",
@@ -206,9 +209,7 @@ class Facts(BaseModel):
     """What the documentation says, each item with the spans that say it."""
 
     procedure_performed: bool = False
-    procedure_status: Literal[
-        "performed", "planned", "historical", "negated", "other_service", "not_mentioned"
-    ] = "not_mentioned"
+    procedure_status: ProcedureStatus = "not_mentioned"
     procedure_evidence: list[Evidence] = Field(default_factory=list)
     injected_muscles: list[InjectedMuscle] = Field(default_factory=list)
     injected_regions: list[InjectedRegion] = Field(default_factory=list)

@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import evidence_items
 
 from review.case import load_case
 from review.extract.llm import LLMSettings
 from review.pipeline import ReviewConfig, review_case
-from review.schema import Evidence, Fact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,17 +46,8 @@ def test_one_example_validates_and_is_grounded():
     assert 0.0 <= rec.provenance.grounding_rate <= 1.0
 
     texts = {d.id: d.text for d in case.documents}
-    evidence: list[Evidence] = []
-    for name in type(rec.facts).model_fields:
-        value = getattr(rec.facts, name)
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, Evidence):
-                    evidence.append(item)
-                elif isinstance(item, Fact):
-                    evidence.extend(item.evidence)
-    for ev in evidence:
-        assert ev.document_id in texts
-        assert texts[ev.document_id][ev.start : ev.end] == ev.text
+    for ev in evidence_items(rec.model_dump(mode="json")):  # facts and findings
+        assert ev["document_id"] in texts
+        assert texts[ev["document_id"]][ev["start"] : ev["end"]] == ev["text"]
     for u in rec.ungrounded:
         assert u.grounding == "unmatched"

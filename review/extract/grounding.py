@@ -168,20 +168,20 @@ def facts_from_llm(answer: LLMFacts, parsed: list[ParsedDocument]) -> tuple[Fact
         for f in answer.exam_findings
         if (ev := cite(f.citation, "exam_findings"))
     ]
-    facts.prior_treatments = [
-        Treatment(
-            name=t.name, category=t.category, outcome=t.outcome, duration=t.duration, evidence=[ev]
-        )
-        for t in answer.prior_treatments
-        if (ev := cite(t.citation, "prior_treatments"))
-    ]
-    facts.concurrent_therapies = [
-        Treatment(
-            name=t.name, category=t.category, outcome=t.outcome, duration=t.duration, evidence=[ev]
-        )
-        for t in answer.concurrent_therapies
-        if (ev := cite(t.citation, "concurrent_therapies"))
-    ]
+    facts.prior_treatments, facts.concurrent_therapies = (
+        [
+            Treatment(
+                name=t.name,
+                category=t.category,
+                outcome=t.outcome,
+                duration=t.duration,
+                evidence=[ev],
+            )
+            for t in getattr(answer, field)
+            if (ev := cite(t.citation, field))
+        ]
+        for field in ("prior_treatments", "concurrent_therapies")
+    )
     facts.prior_injections = [
         PriorInjection(
             date=p.date,

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from review.schema import Outcome, Side
+from review.schema import Outcome, ProcedureStatus, Side
 
 
 class _Model(BaseModel):
@@ -111,9 +111,7 @@ class CitedExcludedService(_Model):
 class LLMFacts(_Model):
     """The model's answer. Lists may be empty; every item carries its citation."""
 
-    procedure_status: Literal[
-        "performed", "planned", "historical", "negated", "other_service", "not_mentioned"
-    ]
+    procedure_status: ProcedureStatus
     procedure_citations: list[Citation] = Field(default_factory=list)
     injected_muscles: list[CitedMuscle] = Field(default_factory=list)
     injected_regions: list[CitedRegion] = Field(default_factory=list)

@@ -684,13 +684,7 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
             if is_plan or (m.hypothetical and outcome is None):
                 # "continue PT" runs alongside; "consider PT referral if not improving" does not
                 if not m.negated and not m.hypothetical and not _CONDITIONAL.search(s.text):
-                    item = concurrent.setdefault(
-                        m.name,
-                        Treatment(
-                            name=m.name, category=m.category or "noninvasive", outcome="ongoing"
-                        ),
-                    )
-                    _add_evidence(item.evidence, s.evidence)
+                    _ongoing(concurrent, m, s)
                 continue
             if m.negated and outcome is None:
                 result = "not_tried"  # "has not tried PT"
@@ -709,13 +703,17 @@ def _treatments(facts: Facts, sents: list[_Sent]) -> None:
                 item.duration = duration or item.duration
             _add_evidence(item.evidence, s.evidence)
             if result == "ongoing" and not m.negated:  # current therapy continues alongside
-                cur = concurrent.setdefault(
-                    m.name,
-                    Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing"),
-                )
-                _add_evidence(cur.evidence, s.evidence)
+                _ongoing(concurrent, m, s)
     facts.prior_treatments = list(prior.values())
     facts.concurrent_therapies = list(concurrent.values())
+
+
+def _ongoing(concurrent: dict[str, Treatment], m: Mention, s: _Sent) -> None:
+    """Record a therapy that continues alongside the injections, citing this sentence."""
+    item = concurrent.setdefault(
+        m.name, Treatment(name=m.name, category=m.category or "noninvasive", outcome="ongoing")
+    )
+    _add_evidence(item.evidence, s.evidence)
 
 
 _OUTCOME_RANK = {
