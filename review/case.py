@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,9 +19,11 @@ from review.yamlfile import load_yaml
 
 CASE_FILE_NAMES = ("case.json", "case.yaml", "case.yml")
 NOTE_SUFFIXES = (".txt", ".text", ".md")
-MAX_NOTE_CHARS = 2_000_000
-"""Notes longer than this are refused: a real clinical note is far smaller, and a file this big is
-almost always a mis-exported archive. Raise it with ``load_case(..., max_note_chars=...)``."""
+MAX_NOTE_CHARS = 1_000_000
+"""Notes longer than this are refused: a real clinical note is far smaller (the longest of the
+2,352 MTSamples notes has about 30,000 characters), and a file this big is almost always a
+mis-exported archive. It is also the parse stage's limit (spaCy's ``max_length``), so a note the
+loader accepts always parses. Lower it with ``load_case(..., max_note_chars=...)``."""
 
 CPT_OR_HCPCS = re.compile(r"^(?:\d{4}[0-9A-Z]|[A-Z]\d{4})$")
 ICD10_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
@@ -49,10 +51,30 @@ def load_case(path: str | Path, *, max_note_chars: int = MAX_NOTE_CHARS) -> Case
                 "folder has no case.json and no .txt notes; add a case.json (see README) or note files",
                 source=str(path),
             )
+        for note in notes:  # a link in a notes folder must not lead out of it
+            confined_path(path, note.name, source=str(note))
         return _audit_case(path.name, notes, max_note_chars)
-    if path.suffix.lower() in NOTE_SUFFIXES:
+    if path.suffix.lower() in NOTE_SUFFIXES:  # named on the command line: the operator's choice
         return _audit_case(path.stem, [path], max_note_chars)
     return _case_from_file(path, max_note_chars)
+
+
+def parse_json(text: str, source: str) -> Any:
+    """``json.loads`` with every failure as a coded input error (C003), deep nesting included."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaseError(
+            "C003",
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            source=source,
+        ) from None
+    except RecursionError:
+        raise CaseError(
+            "C003",
+            "JSON nested too deeply to be a case; check the export",
+            source=source,
+        ) from None
 
 
 def case_from_dict(
@@ -92,7 +114,8 @@ def case_from_dict(
                     source=source,
                     field=field,
                 )
-            doc.text = _read_note(base_dir / doc.path, max_note_chars)
+            note = confined_path(base_dir, doc.path, source=source, field=f"{field}.path")
+            doc.text = _read_note(note, max_note_chars)
         elif len(doc.text) > max_note_chars:
             raise CaseError(
                 "C008",
@@ -122,15 +145,12 @@ def _case_from_file(path: Path, max_note_chars: int) -> Case:
             raise CaseError(
                 "C003", f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)
             ) from None
-    else:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
             raise CaseError(
-                "C003",
-                f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                source=str(path),
+                "C003", "YAML nested too deeply to be a case; check the export", source=str(path)
             ) from None
+    else:
+        data = parse_json(raw, str(path))
     return case_from_dict(
         data, source=str(path), base_dir=path.parent, max_note_chars=max_note_chars
     )
@@ -148,6 +168,34 @@ def _audit_case(case_id: str, notes: list[Path], max_note_chars: int) -> Case:
             source=str(notes[0] if len(notes) == 1 else notes[0].parent),
         )
     return case
+
+
+def confined_path(base_dir: Path, name: str, *, source: str, field: str | None = None) -> Path:
+    """``base_dir / name``, refused (C011) unless it stays inside ``base_dir`` once every link
+    is followed: a case names its notes relative to its own folder and can reach nothing else
+    (not ``../x``, not ``/proc/self/environ``, not a symlink to a file elsewhere)."""
+
+    def refuse(why: str) -> CaseError:
+        return CaseError(
+            "C011",
+            f"{why}; a case may only read note files inside its own folder",
+            source=source,
+            field=field,
+        )
+
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor:
+        raise refuse("absolute path")
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise refuse("path leaves the case folder ('..')")
+    path = base_dir / name
+    try:
+        real = path.resolve(strict=False)
+        root = base_dir.resolve(strict=True)
+    except (OSError, RuntimeError):  # a symlink loop
+        raise refuse("path cannot be resolved (symlink loop?)") from None
+    if not real.is_relative_to(root):
+        raise refuse("path is a symlink that leaves the case folder")
+    return path
 
 
 def _read_note(path: Path, max_note_chars: int) -> str:
@@ -196,10 +244,10 @@ def _check_codes(case: Case, source: str) -> None:
                 source=source,
                 field=f"claim.lines[{i}].code",
             )
-        if line.units < 1:
+        if not 1 <= line.units <= MAX_UNITS:
             raise CaseError(
                 "C004",
-                f"units must be at least 1, got {line.units}",
+                f"units must be at least 1 and at most {MAX_UNITS:,}, got {_short_int(line.units)}",
                 source=source,
                 field=f"claim.lines[{i}].units",
             )
@@ -219,6 +267,16 @@ def _check_codes(case: Case, source: str) -> None:
                 source=source,
                 field=f"history[{i}].code",
             )
+
+
+MAX_UNITS = 9999
+"""Units on one claim line: no service is billed in more (X12 allows 15 digits; a number beyond
+this is a data error, and unbounded integers overflow SQLite and Parquet downstream)."""
+
+
+def _short_int(n: int) -> str:
+    text = str(n)
+    return text if len(text) <= 12 else f"{text[:6]}... ({len(text)} digits)"
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -15,6 +15,7 @@ from review.cache import cache_key
 from review.derive import TPI_CODES, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
+from review.policy.folder import resolve_policy
 from review.schema import (
     Case,
     Evidence,
@@ -33,7 +34,7 @@ Extractor = Literal["offline", "llm", "hybrid"]
 class ReviewConfig(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    policy: str | None = None  # default: the case's own policy field
+    policy: str | None = None  # operator's choice (registry id or folder); default: the case's id
     extractor: Extractor = "offline"
     prompt: str = "extract_facts/v1"
     llm: Any = None  # review.extract.llm.LLMSettings; loaded from the environment when None
@@ -55,7 +56,8 @@ class Extraction:
 
 def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendation:
     config = config or ReviewConfig()
-    policy = load_policy(config.policy or case.policy)
+    # the operator's --policy may be a folder; what the case names is only ever a registry id
+    policy = resolve_policy(config.policy) if config.policy else load_policy(case.policy)
     extraction = extract(case, config)
     facts = extraction.facts
     ungrounded = extraction.ungrounded + drop_ungrounded(case, facts)

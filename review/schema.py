@@ -8,9 +8,10 @@ order so the JSON output is byte-for-byte reproducible.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -51,12 +52,26 @@ class Document(Strict):
     text: str = ""
 
 
+POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+"""A policy registry id ("hphc-tpi"): what a case may name. Folders come only from the operator."""
+
+
 class Case(Strict):
     case_id: str
     policy: str = "hphc-tpi"
     claim: Claim | None = None
     history: list[HistoryItem] = Field(default_factory=list)
     documents: list[Document]
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_is_a_registry_id(cls, value: str) -> str:
+        if not POLICY_ID.match(value):
+            raise ValueError(
+                "a case names its policy by registry id (e.g. 'hphc-tpi'), never by a path; "
+                "a policy folder can only be chosen by the operator (--policy PATH)"
+            )
+        return value
 
     def document(self, document_id: str) -> Document:
         for doc in self.documents:

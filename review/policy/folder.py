@@ -185,13 +185,47 @@ def available_policies() -> list[str]:
 
 @cache
 def load_policy(policy_id: str = "hphc-tpi", root: Path | None = None) -> Policy:
-    folder = (root or rules_root()) / policy_id
-    if not (folder / "rules.yaml").is_file():
+    """A policy from the registry (``rules_root()``) by its id. Never a path: a case names its
+    policy, and what it names must not choose a folder (``load_policy_folder`` is the operator's)."""
+    from review.schema import POLICY_ID
+
+    root = root or rules_root()
+    if not POLICY_ID.match(policy_id) or not (root / policy_id / "rules.yaml").is_file():
         known = available_policies()
         msg = f"unknown policy {policy_id!r}" + did_you_mean(
             policy_id, known, f"; known: {', '.join(known) or 'none'}"
         )
-        raise RulesError("R001", msg, source=str(folder))
+        raise RulesError("R001", msg, source=str(root))
+    return _load_folder(root / policy_id, policy_id)
+
+
+@cache
+def load_policy_folder(folder: Path) -> Policy:
+    """A policy folder the operator named (``--policy PATH``: an analyst's draft). Its id is the
+    one its files declare; the folder may be called anything."""
+    folder = Path(folder)
+    if not (folder / "rules.yaml").is_file():
+        raise RulesError(
+            "R001",
+            "not a policy folder (no rules.yaml); give a registry id or a folder like rules/hphc-tpi",
+            source=str(folder),
+        )
+    meta = _load_yaml(folder / "settings.yaml", SettingsFile)
+    return _load_folder(folder, meta.policy)
+
+
+def resolve_policy(ref: str) -> Policy:
+    """The operator's ``--policy``: a registry id, else a path to a policy folder."""
+    from review.schema import POLICY_ID
+
+    if POLICY_ID.match(ref) and ref in available_policies():
+        return load_policy(ref)
+    if Path(ref).is_dir():
+        return load_policy_folder(Path(ref).resolve())
+    return load_policy(ref)  # R001 with the known ids
+
+
+def _load_folder(folder: Path, policy_id: str) -> Policy:
     meta = _load_yaml(folder / "settings.yaml", SettingsFile)
     rules_file = _load_yaml(folder / "rules.yaml", RulesFile)
     codes = _load_yaml(folder / "covered_diagnoses.yaml", CodesFile)
@@ -205,7 +239,7 @@ def load_policy(policy_id: str = "hphc-tpi", root: Path | None = None) -> Policy
         if doc.policy != policy_id:
             raise RulesError(
                 "R003",
-                f"policy is {doc.policy!r} but the folder is {policy_id!r}",
+                f"policy is {doc.policy!r} but expected {policy_id!r}",
                 source=str(folder / name),
             )
     rules = _check_rules(rules_file, folder / "rules.yaml", _normalise(policy_text))
