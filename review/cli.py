@@ -6,6 +6,7 @@ and what to do); 1 an internal error (one line; ``--debug`` shows the traceback)
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -58,7 +59,8 @@ def case_command(
     ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     policy: Annotated[
-        str | None, typer.Option(help="Policy id (a folder under rules/); default: the case's own.")
+        str | None,
+        typer.Option(help="Policy registry id, or a policy folder path; default: the case's own."),
     ] = None,
     extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
     out: Annotated[
@@ -113,17 +115,34 @@ def _report(problems: list[str], summary: str) -> None:
 
 
 def write_output(path: Path, text: str) -> None:
-    """Write a report or run file atomically; a bad path is bad input, not an internal error."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write a report or run file atomically: a temporary file beside the target, renamed over it.
+    On any failure the temporary file is removed (a report holds PHI: nothing partial stays) and
+    the error is bad input naming the path, not an internal error."""
+    import os
+    import tempfile
+
+    def refuse(why: str) -> ReviewError:
+        return ReviewError("C010", f"cannot write the output: {why}", source=str(path))
+
+    if path.is_dir():
+        raise refuse("it is a folder; give a file name such as case.html")
+    if path.exists() and not path.is_file():
+        raise refuse("it is not a regular file (a device or pipe); give a file name")
+    if not path.parent.is_dir():
+        raise refuse("its folder does not exist; create it first")
+    tmp: str | None = None
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
-        raise ReviewError(
-            "C010",
-            f"cannot write the output: {exc.strerror}; check the folder exists and is writable",
-            source=str(path),
-        ) from None
+        raise refuse(f"{exc.strerror or exc}; check the folder is writable and has space") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 @rules_app.command("list")

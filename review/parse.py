@@ -10,11 +10,14 @@ headings more often (``benchmarks/sentence_splitting.py``, figures in benchmarks
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
+from review.case import MAX_NOTE_CHARS
+from review.errors import CaseError
 from review.lexicon import LABELS, TARGET_KINDS, load_lexicon
 from review.schema import Document, Mention, ParsedDocument, Section, Sentence
 
@@ -66,16 +69,31 @@ def join_wrapped_lines(text: str) -> str:
 
 def _line_break_starts(doc: Doc) -> Doc:
     """Every line break left after :func:`join_wrapped_lines` starts a sentence, and a numbered
-    list item ("1. Left upper trapezius") stays one sentence with its number."""
+    list item ("1. Left upper trapezius") stays one sentence with its number.
+
+    The boundaries are collected in one pass and written with one ``Doc.from_array``: setting
+    ``Token.is_sent_start`` token by token rescans the whole document each time (quadratic in
+    the number of lines: 100,000 short lines took minutes)."""
+    from spacy.attrs import SENT_START
+
+    n = len(doc)
+    if n < 2:
+        return doc
+    starts = doc.to_array([SENT_START]).astype("int64")
+    texts = [t.text for t in doc]
     line_start = True
-    for i, token in enumerate(doc[:-1]):
-        numbered = len(token.text) <= 2 and token.text.isdigit() and doc[i + 1].text in (".", ")")
-        if line_start and numbered and i + 2 < len(doc):
-            doc[i + 2].is_sent_start = False
-        breaks = "\n" in token.whitespace_ or (token.is_space and "\n" in token.text)
+    for i in range(n - 1):
+        token = doc[i]
+        text = texts[i]
+        numbered = len(text) <= 2 and text.isdigit() and texts[i + 1] in (".", ")")
+        if line_start and numbered and i + 2 < n:
+            starts[i + 2] = -1
+        is_space = token.is_space
+        breaks = "\n" in token.whitespace_ or (is_space and "\n" in text)
         if breaks and not doc[i + 1].is_space:
-            doc[i + 1].is_sent_start = True
-        line_start = breaks or (line_start and token.is_space)
+            starts[i + 1] = 1
+        line_start = breaks or (line_start and is_space)
+    doc.from_array([SENT_START], starts.astype("uint64"))
     return doc
 
 
@@ -92,10 +110,21 @@ def build_pipeline() -> Language:
     logger.disable("PyRuSH")  # PyRuSH logs every token at import-time default level
     if not Language.has_factory("review_line_breaks"):
         Language.component("review_line_breaks", func=_line_break_starts)
+    if not Language.has_factory("review_targets"):
+        Language.factory(
+            "review_targets", func=lambda nlp, name: TargetSpans(nlp, _target_rules(TargetRule))
+        )
+    if not Language.has_factory("review_context"):
+        Language.factory(
+            "review_context",
+            default_config={"rules": None},
+            func=lambda nlp, name, rules: _sentence_context_type()(nlp, name, rules=rules),
+        )
     if not Language.has_factory("review_regex_targets"):
         Language.factory("review_regex_targets", func=lambda nlp, name: RegexTargets(TargetRule))
 
     nlp = spacy.blank("en")
+    nlp.max_length = MAX_NOTE_CHARS  # one limit, enforced by the case loader (C008)
     for entry in load_lexicon("abbreviations").entries:
         for abbreviation in entry.phrases:
             for form in {abbreviation, abbreviation.upper()}:
@@ -103,14 +132,13 @@ def build_pipeline() -> Language:
                     nlp.tokenizer.add_special_case(form, [{"ORTH": form}])
     nlp.add_pipe("review_line_breaks")
     nlp.add_pipe("sentencizer")
-    matcher = nlp.add_pipe("medspacy_target_matcher")
-    matcher.add(_target_rules(TargetRule))
+    nlp.add_pipe("review_targets")
     nlp.add_pipe("review_regex_targets")
     sectionizer = nlp.add_pipe(
         "medspacy_sectionizer", config={"rules": None, "require_start_line": True}
     )
     sectionizer.add(_section_rules(SectionRule, nlp))
-    context = nlp.add_pipe("medspacy_context", config={"rules": None})
+    context = nlp.add_pipe("review_context", config={"rules": None})
     context.add(_default_context_rules(ConTextRule, context.DEFAULT_RULES_FILEPATH))
     context.add(_context_rules(ConTextRule))
     return nlp
@@ -130,6 +158,33 @@ def _target_rules(rule_type) -> list:
                 meta = {"name": entry.name, "category": entry.category}
                 rules.append(rule_type(phrase, label, metadata=meta))
     return rules
+
+
+class TargetSpans:
+    """medspaCy's TargetMatcher (lexicon phrases as targets) with its matches put into
+    ``doc.ents`` in one assignment. medspaCy appends each match with ``doc.ents += (span,)``,
+    which rebuilds every entity each time: quadratic in the matches of a document (a
+    100,000-character note took a minute). Same result: in match order, a span that overlaps
+    one already kept is skipped."""
+
+    def __init__(self, nlp: Language, rules: list):
+        from medspacy.target_matcher import TargetMatcher
+
+        self.matcher = TargetMatcher(nlp, "review_targets", result_type=None)
+        self.matcher.add(rules)
+
+    def __call__(self, doc: Doc) -> Doc:
+        taken = bytearray(len(doc))
+        kept = list(doc.ents)
+        for span in kept:
+            taken[span.start : span.end] = b"\x01" * len(span)
+        for span in self.matcher(doc):
+            if any(taken[span.start : span.end]):
+                continue
+            taken[span.start : span.end] = b"\x01" * len(span)
+            kept.append(span)
+        doc.ents = sorted(kept, key=lambda span: span.start)
+        return doc
 
 
 class RegexTargets:
@@ -163,6 +218,56 @@ class RegexTargets:
         if found:
             doc.ents = filter_spans([*doc.ents, *found])
         return doc
+
+
+@cache
+def _sentence_context_type():
+    """medspaCy's ConText, run sentence by sentence. medspaCy builds one graph per document and
+    compares every modifier with every modifier and every target (quadratic in the length of a
+    note); a modifier's scope never leaves its sentence, so a graph per sentence gives the same
+    edges in linear time."""
+    from collections import defaultdict
+
+    import numpy
+    from medspacy.context import ConText
+    from medspacy.context.context_graph import ConTextGraph
+    from medspacy.context.context_modifier import ConTextModifier
+    from spacy.attrs import SENT_START
+
+    class SentenceConText(ConText):
+        def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
+            matcher = self._ConText__matcher  # medspaCy keeps its matcher name-mangled
+            sentence = numpy.cumsum(doc.to_array([SENT_START]).astype("int64") == 1) - 1
+            groups: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+            for target in doc.ents:
+                groups[int(sentence[target.start])][0].append(target)
+            modifiers = []
+            for match_id, start, end in matcher(doc):
+                rule = matcher.rule_map[self.nlp.vocab[match_id].text]
+                modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
+                modifiers.append(modifier)
+                groups[int(sentence[start])][1].append(modifier)
+            edges = []
+            for key in sorted(groups):
+                group_targets, group_modifiers = groups[key]
+                if not group_targets or not group_modifiers:
+                    continue
+                graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
+                graph.targets = group_targets
+                graph.modifiers = group_modifiers
+                graph.update_scopes()
+                graph.apply_modifiers()
+                edges.extend(graph.edges)
+            for target, modifier in edges:
+                target._.modifiers += (modifier,)
+            if self.context_attributes_mapping:
+                self.set_context_attributes(edges)
+            graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
+            graph.targets, graph.modifiers, graph.edges = doc.ents, modifiers, edges
+            doc._.context_graph = graph
+            return doc
+
+    return SentenceConText
 
 
 def _section_rules(rule_type, nlp: Language) -> list:
@@ -230,6 +335,13 @@ def parse_document(document: Document, nlp: Language | None = None) -> ParsedDoc
 
 def parse_documents(documents: list[Document], nlp: Language | None = None) -> list[ParsedDocument]:
     nlp = nlp or build_pipeline()
+    for d in documents:  # the loader refuses these already; a direct caller gets the same error
+        if len(d.text) > nlp.max_length:
+            raise CaseError(
+                "C008",
+                f"note has {len(d.text):,} characters (limit {nlp.max_length:,}); split the export",
+                source=d.id,
+            )
     with _PARSE_LOCK:
         docs = list(nlp.pipe(join_wrapped_lines(d.text) for d in documents))
         return [_to_parsed(d, doc) for d, doc in zip(documents, docs, strict=True)]
@@ -247,6 +359,7 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
         for s in doc._.sections
         if s.category
     ]
+    section_at = _section_finder(sections)
     sentences: list[Sentence] = []
     sentence_of_token: dict[int, int] = {}
     for sent in doc.sents:
@@ -254,15 +367,15 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
             continue
         start, end = _trim(text, sent.start_char, sent.end_char)
         number = len(sentences) + 1
-        sentences.append(
-            Sentence(id=number, start=start, end=end, section=_section_at(sections, start))
-        )
+        sentences.append(Sentence(id=number, start=start, end=end, section=section_at(start)))
         for token in sent:
             sentence_of_token[token.i] = number
-    titles = [(s.start, s.start + len(s.title)) for s in sections if s.title]
+    titles = sorted((s.start, s.start + len(s.title)) for s in sections if s.title)
+    title_starts = [start for start, _ in titles]
     mentions = []
     for ent in doc.ents:
-        if any(start <= ent.start_char < end for start, end in titles):
+        i = bisect.bisect_right(title_starts, ent.start_char) - 1
+        if i >= 0 and ent.start_char < titles[i][1]:
             continue  # "MEDICATIONS:" is a heading, not a medication
         meta = ent._.target_rule.metadata or {}
         mentions.append(
@@ -273,7 +386,7 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
                 start=ent.start_char,
                 end=ent.end_char,
                 sentence=sentence_of_token.get(ent.start, 0),
-                section=_section_at(sections, ent.start_char),
+                section=section_at(ent.start_char),
                 negated=ent._.is_negated,
                 historical=ent._.is_historical,
                 hypothetical=ent._.is_hypothetical,
@@ -300,8 +413,14 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _section_at(sections: list[Section], offset: int) -> str | None:
-    for section in sections:
-        if section.start <= offset < section.end:
-            return section.category
-    return None
+def _section_finder(sections: list[Section]):
+    """offset -> category of the section holding it. Sections come in document order and do not
+    overlap, so the candidate is the last one starting at or before the offset (by bisection:
+    a long note has thousands of sections)."""
+    starts = [section.start for section in sections]
+
+    def section_at(offset: int) -> str | None:
+        i = bisect.bisect_right(starts, offset) - 1
+        return sections[i].category if i >= 0 and offset < sections[i].end else None
+
+    return section_at
