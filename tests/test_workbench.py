@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -178,7 +179,7 @@ def test_valid_override_writes_exactly_one_audit_row(client, db, source):
     assert r.status_code == 303 and r.headers["location"] == f"/case/{PEND}#audit"
     rows = audit_rows(db)
     assert len(rows) == 1
-    (_id, at, reviewer, key, case_id, action, fdec, fcode, tdec, tcode, reason, prov) = rows[0]
+    (_id, at, reviewer, key, case_id, action, fdec, fcode, tdec, tcode, reason, prov) = rows[0][:12]
     assert (reviewer, key, case_id, action) == ("R. Nurse", PEND, "EX-002", "override")
     assert (fdec, fcode, tdec, tcode) == ("pend", "20552", "approve", "20552")
     assert reason.startswith("PT notes received")
@@ -187,6 +188,8 @@ def test_valid_override_writes_exactly_one_audit_row(client, db, source):
     assert abs((dt.datetime.now(dt.UTC) - when).total_seconds()) < 120
     rec = source.get(PEND).rec
     assert json.loads(prov) == rec.provenance.model_dump(mode="json")
+    rec_sha256 = rows[0][12]  # the recommendation the reviewer saw
+    assert rec_sha256 == hashlib.sha256(rec.model_dump_json().encode()).hexdigest()
     page = client.get(f"/case/{PEND}").text
     assert 'data-audit-id="1"' in page and "R. Nurse" in page
     assert 'id="review-status">overridden<' in page

@@ -3,6 +3,11 @@
 Safety:
 - CSRF: a per-session random token in an HttpOnly, SameSite=Strict cookie and a hidden form field;
   every POST must carry both, equal (compared in constant time), else 403.
+- The audit trail (:mod:`.store`) is verified whenever a page renders (cached until the file
+  changes). While it fails verification every page shows a banner naming the first broken row,
+  and new reviews are refused with 409: appending to a trail that no longer verifies would mix
+  trustworthy and untrustworthy rows, and the nurse's entry is kept in the form for when it is
+  restored. Letters and exports still work.
 - Every page gets a Content-Security-Policy forbidding any other origin, with a per-response nonce
   for the inline style and script; note text is autoescaped by Jinja2.
 - A Host header check (loopback names only, unless --allow-remote) against DNS rebinding.
@@ -12,6 +17,7 @@ Safety:
 from __future__ import annotations
 
 import csv
+import hashlib
 import hmac
 import io
 import json
@@ -27,8 +33,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from review.report.html import build_view, environment
 from review.workbench.cases import CaseEntry, CaseSource
+from review.workbench.chain import Break
 from review.workbench.letter import draft_letter, missing_items
-from review.workbench.store import AuditRow, AuditStore, utc_now
+from review.workbench.store import AuditError, AuditRow, AuditStore, Snapshot, latest_of, utc_now
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_COOKIE = "wb_csrf"
@@ -82,6 +89,21 @@ async def csrf_protect(request: Request) -> None:
         )
 
 
+def audit_alert(broken: Break | None, db_path: str | Path) -> str | None:
+    """The banner every page shows while the audit trail fails verification."""
+    if broken is None:
+        return None
+    if broken.row_id is None:
+        where = "The audit trail failed verification"
+    else:
+        case = f" (case {broken.case_id})" if broken.case_id else ""
+        where = f"The audit trail failed verification at row {broken.row_id}{case}"
+    return (
+        f"{where}: {broken.problem}. New reviews are refused until it is restored from a trusted "
+        f"copy; `review audit verify --db {db_path}` names the first broken row."
+    )
+
+
 def create_app(
     source: CaseSource,
     db_path: str | Path,
@@ -129,11 +151,21 @@ def create_app(
 
     # ------------------------------------------------------------------ helpers
 
-    def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    def page(
+        request: Request,
+        template: str,
+        status_code: int = 200,
+        *,
+        snap: Snapshot | None = None,
+        **context,
+    ) -> HTMLResponse:
+        """Render a page; every page verifies the audit trail and shows a banner when it fails."""
+        snap = snap or store.snapshot()
         html = env.get_template(template).render(
             nonce=request.state.nonce,
             csrf_token=request.state.csrf_token,
             source=source,
+            audit_alert=audit_alert(snap.check.broken, store.path),
             **context,
         )
         return HTMLResponse(html, status_code=status_code)
@@ -168,7 +200,8 @@ def create_app(
         sort: str = "status",
         order: str = "asc",
     ) -> HTMLResponse:
-        latest = store.latest()
+        snap = store.snapshot()
+        latest = latest_of(snap.rows)
         rows = [state_of(e, latest) for e in source.reviewable]
         counts = {
             "total": len(rows),
@@ -198,6 +231,7 @@ def create_app(
         return page(
             request,
             "queue.html.j2",
+            snap=snap,
             rows=shown,
             counts=counts,
             codes=codes,
@@ -226,16 +260,17 @@ def create_app(
     ) -> HTMLResponse:
         if entry.rec is None:
             return page(request, "error.html.j2", 404, entry=entry, message=entry.error)
-        latest = store.latest()
+        snap = store.snapshot()
         view = build_view(entry.rec, entry.documents or {})
         return page(
             request,
             "case.html.j2",
             status_code,
+            snap=snap,
             **view,
             entry=entry,
-            state=state_of(entry, latest),
-            audit=store.rows(entry.key),
+            state=state_of(entry, latest_of(snap.rows)),
+            audit=[row for row in snap.rows if row.case_key == entry.key],
             problems=problems or [],
             form=form or {},
             decisions=DECISIONS,
@@ -253,6 +288,10 @@ def create_app(
         if entry.rec is None:
             raise HTTPException(status_code=404, detail="this case has no recommendation")
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        form.pop(CSRF_FIELD, None)
+        snap = store.snapshot()
+        if snap.check.broken is not None:
+            return case_page(request, entry, problems=[NOT_RECORDED], form=form, status_code=409)
         action = form.get("action", "")
         reviewer = " ".join(form.get("reviewer", "").split())
         reason = form.get("reason", "").strip()
@@ -268,7 +307,7 @@ def create_app(
         elif len(reason) > MAX_REASON:
             problems.append(f"The reason is longer than {MAX_REASON} characters.")
         rec = entry.rec
-        current = state_of(entry, store.latest())
+        current = state_of(entry, latest_of(snap.rows))
         to_decision, to_code = rec.decision, rec.supported_code
         if action == "override":
             to_decision = form.get("decision", "")
@@ -284,18 +323,27 @@ def create_app(
                 )
         if problems:
             return case_page(request, entry, problems=problems, form=form, status_code=400)
-        store.insert(
-            reviewer=reviewer,
-            case_key=entry.key,
-            case_id=entry.case_id,
-            action=action,
-            from_decision=current["decision"],
-            from_code=current["code"],
-            to_decision=to_decision,
-            to_code=to_code,
-            reason=reason,
-            provenance=rec.provenance.model_dump(mode="json"),
-        )
+        try:
+            store.insert(
+                reviewer=reviewer,
+                case_key=entry.key,
+                case_id=entry.case_id,
+                action=action,
+                from_decision=current["decision"],
+                from_code=current["code"],
+                to_decision=to_decision,
+                to_code=to_code,
+                reason=reason,
+                provenance=rec.provenance.model_dump(mode="json"),
+                rec_sha256=hashlib.sha256(rec.model_dump_json().encode("utf-8")).hexdigest(),
+            )
+        except AuditError as exc:
+            if exc.code == "A003":  # the chain broke between the check above and the write
+                return case_page(
+                    request, entry, problems=[NOT_RECORDED], form=form, status_code=409
+                )
+            problem = f"This review was not recorded: {exc.message}. Your entry is kept below."
+            return case_page(request, entry, problems=[problem], form=form, status_code=503)
         return RedirectResponse(f"/case/{entry.slug}#audit", status_code=303)
 
     # ------------------------------------------------------------------ documentation request
@@ -344,14 +392,13 @@ def create_app(
 
     # ------------------------------------------------------------------ exports
 
-    def reviewed() -> list[dict[str, Any]]:
-        rows = store.rows()
+    def reviewed(rows: list[AuditRow]) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}
         for row in rows:
             counts[row.case_key] = counts.get(row.case_key, 0) + 1
         by_key = {e.key: e for e in source.entries}
         out = []
-        for key, row in store.latest().items():
+        for key, row in latest_of(rows).items():
             entry = by_key.get(key)
             rec = entry.rec if entry else None
             out.append(
@@ -376,7 +423,18 @@ def create_app(
 
     @app.get("/export.json")
     def export_json() -> Response:
-        body = {"exported_at": utc_now(), "source": source.root, "decisions": reviewed()}
+        snap = store.snapshot()
+        body = {
+            "exported_at": utc_now(),
+            "source": source.root,
+            "audit": {
+                "verified": snap.check.ok,
+                "rows": len(snap.rows),
+                "head": snap.check.head if snap.check.ok else None,
+                "problem": snap.problem,
+            },
+            "decisions": reviewed(snap.rows),
+        }
         return Response(
             json.dumps(body, indent=2, ensure_ascii=False) + "\n",
             media_type="application/json",
@@ -385,7 +443,7 @@ def create_app(
 
     @app.get("/export.csv")
     def export_csv() -> Response:
-        rows = reviewed()
+        rows = reviewed(store.snapshot().rows)
         buf = io.StringIO()
         fields = list(rows[0]) if rows else EXPORT_FIELDS
         writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -400,6 +458,11 @@ def create_app(
 
     return app
 
+
+NOT_RECORDED = (
+    "This review was not recorded: the audit trail failed verification (see the banner above). "
+    "Your entry is kept below; submit it again once the audit file is restored."
+)
 
 EXPORT_FIELDS = [
     "case_key",
