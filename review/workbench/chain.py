@@ -79,10 +79,8 @@ def verify(
     prev = GENESIS
     count = 0
     anchor_at: int | None = None
-    last: Mapping[str, Any] | None = None
     for row in rows:
         count += 1
-        last = row
         rid, case = row.get("id"), _case(row)
         try:
             computed = row_hash(row)
@@ -119,29 +117,19 @@ def verify(
             anchor_at = count
     if expect_head is not None:
         if anchor_at is None:
-            return Verification(
-                count,
-                prev,
-                Break(
-                    last.get("id") if last else None,
-                    _case(last) if last else None,
-                    f"the chain no longer contains the anchored head {expect_head}; rows up to the "
-                    "anchor were altered, removed or the chain was recomputed",
-                    anchor=True,
-                ),
+            problem = (
+                f"none of its {count} rows has the anchored head {expect_head}; rows up to the "
+                "anchor were altered or removed, or the chain was recomputed"
             )
-        if expect_rows is not None and anchor_at != expect_rows:
-            return Verification(
-                count,
-                prev,
-                Break(
-                    last.get("id") if last else None,
-                    _case(last) if last else None,
-                    f"the anchored head {expect_head} is row {anchor_at} of the chain, not row "
-                    f"{expect_rows} as anchored",
-                    anchor=True,
-                ),
+        elif expect_rows is not None and anchor_at != expect_rows:
+            problem = (
+                f"the anchored head {expect_head} is row {anchor_at} of the chain, not row "
+                f"{expect_rows} as anchored"
             )
+        else:
+            problem = None
+        if problem is not None:
+            return Verification(count, prev, Break(None, None, problem, anchor=True))
     return Verification(count, prev)
 
 
