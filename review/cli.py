@@ -1,4 +1,5 @@
-"""Command line: ``review case``, ``review rules list|check|explain|test``, ``review serve``.
+"""Command line: ``review case``, ``review rules list|check|explain|test``, ``review serve``,
+``review audit verify``.
 
 Exit codes: 0 a review was produced (whatever the decision); 2 bad input (one line naming the input
 and what to do); 1 an internal error (one line; ``--debug`` shows the traceback).
@@ -27,6 +28,8 @@ prompts_app = typer.Typer(no_args_is_help=True, help="List and check versioned p
 app.add_typer(prompts_app, name="prompts")
 results_app = typer.Typer(no_args_is_help=True, help="Summarise and export batch results (DuckDB).")
 app.add_typer(results_app, name="results")
+audit_app = typer.Typer(no_args_is_help=True, help="Verify the workbench's audit trail.")
+app.add_typer(audit_app, name="audit")
 
 _debug = False
 
@@ -411,6 +414,36 @@ def serve_command(
     from review.workbench.serve import serve
 
     serve(cases=cases, results=results, host=host, port=port, db=db, allow_remote=allow_remote)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    db: Annotated[
+        Path, typer.Option(help="The workbench's SQLite audit trail (review serve --db).")
+    ],
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            help="A head hash printed by an earlier verify (an anchor kept elsewhere): the chain "
+            "must still contain it."
+        ),
+    ] = None,
+    expect_rows: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --expect-head: the row count printed with that head."),
+    ] = None,
+) -> None:
+    """Recompute the audit trail's hash chain (read-only) and print its head.
+
+    Prints `ok: N rows, head HASH` (exit 0) or the first broken row (exit 2). Keep the head
+    somewhere else (a ticket, a write-once store) and pass it back with --expect-head.
+
+    Example: review audit verify --db workbench-audit.sqlite --expect-head 3f2a...
+    """
+    from review.workbench.store import verify_file
+
+    check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)
+    typer.echo(f"ok: {check.rows} rows, head {check.head}")
 
 
 def main() -> None:

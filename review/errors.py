@@ -2,7 +2,7 @@
 
 The CLI prints ``str(error)`` as one line and exits 2 for input errors; the batch runner turns the
 error into a record for that case and goes on. Codes: C0xx case input, R0xx rules and policy
-folders, L0xx lexicons and other packaged resources.
+folders, L0xx lexicons and other packaged resources, W0xx the workbench, A0xx its audit trail.
 """
 
 from __future__ import annotations

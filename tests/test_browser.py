@@ -2,7 +2,8 @@
 
 The server runs with uvicorn in a thread on a free loopback port over the bundled examples. The
 test opens the queue, a pended case, clicks a criterion (its evidence gets the highlight), submits
-an override, reloads and finds the audit entry, and saves a screenshot of the case page to the
+an override (the form's CSRF token, the session cookie and Chromium's own Origin header must all
+pass), reloads and finds the audit entry, and saves a screenshot of the case page to the
 pytest tmp dir (and to ``docs/workbench.png``, the README's, when REVIEW_UPDATE_SCREENSHOT=1). Never runs ``playwright install``: it uses
 /usr/bin/chromium (``apt-get install -y chromium``) and skips without it.
 """
@@ -83,12 +84,14 @@ def browser():
 
 
 def test_triage_a_pended_case_in_chromium(server, browser, tmp_path):
-    base, _db = server
+    base, db = server
     expect = sync_api.expect
     page = browser.new_page(viewport={"width": 1440, "height": 960})
     requests: list[str] = []
+    posts: list[dict[str, str]] = []
     problems: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
+    page.on("request", lambda r: posts.append(r.headers) if r.method == "POST" else None)
     page.on(
         "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
     )
@@ -152,6 +155,13 @@ def test_triage_a_pended_case_in_chromium(server, browser, tmp_path):
     expect(row).to_contain_text("pend / 20552")
     expect(row).to_contain_text("approve / 20552")
     expect(page.locator("#review-status")).to_have_text("overridden")
+    # the workbench's own Origin came with the post (Referrer-Policy same-origin: under
+    # no-referrer Chromium sends "Origin: null", which the CSRF check refuses)
+    assert [h.get("origin") for h in posts] == [base]
+    assert page.locator("#audit-alert").count() == 0
+    from review.workbench.store import verify_file
+
+    assert verify_file(db).rows == 1
 
     # the browser asked nothing of any other host, and the CSP let our inline code run
     assert requests and all(u.startswith(base + "/") for u in requests), requests

@@ -1,10 +1,15 @@
 """The reviewer workbench through FastAPI's test client: queue, case page, accept/override with an
-append-only audit trail, CSRF, CSP, documentation requests, exports, and the bind-address guard."""
+append-only audit trail, CSRF, CSP, documentation requests, exports, and the bind-address guard.
+
+Posts go the way a browser sends them: the token read from the page's form, the session cookie the
+server set, and ``Origin`` naming the workbench (tests/security/ attacks the CSRF and audit
+defences themselves)."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -22,7 +27,7 @@ pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
 
 from fastapi.testclient import TestClient
 
-from review.workbench.app import create_app
+from review.workbench.app import create_app, csrf_token
 from review.workbench.cases import load_cases, load_results
 from review.workbench.serve import check_host, is_loopback
 
@@ -32,6 +37,8 @@ PEND = "pend-no-conservative-care"  # EX-002: pend, 20552 supported, TPI-M05 not
 DOWNCODE = "downcode-20553-two-muscles"  # EX-004: pend, billed 20553, supports 20552
 APPROVE = "approve-cervical-tpi"  # EX-001
 DENY = "deny-dry-needling"  # EX-003
+ORIGIN = "http://127.0.0.1"
+SECRET = b"test-secret-for-the-workbench-csrf-hmac"
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +53,16 @@ def db(tmp_path):
 
 @pytest.fixture
 def client(source, db):
-    with TestClient(create_app(source, db), base_url="http://127.0.0.1") as c:
-        assert c.get("/").status_code == 200  # sets the CSRF cookie
+    app = create_app(source, db, secret=SECRET)
+    with TestClient(app, base_url=ORIGIN, headers={"Origin": ORIGIN}) as c:
+        assert c.get("/").status_code == 200  # sets the session cookie
         yield c
 
 
 def token(client) -> str:
-    return client.cookies.get("wb_csrf")
+    """The CSRF token as a browser has it: from the hidden field of a page's form."""
+    html = client.get(f"/case/{PEND}").text
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 def audit_rows(db) -> list[tuple]:
@@ -139,7 +149,8 @@ def test_case_page_shows_report_form_and_security_headers(client):
     assert r.status_code == 200
     html = r.text
     assert 'class="banner dec-pend"' in html and "<mark" in html and "TPI-M05" in html
-    assert f'name="csrf_token" value="{token(client)}"' in html
+    # the form's token is the HMAC of this browser's session cookie under the server's secret
+    assert f'name="csrf_token" value="{csrf_token(SECRET, client.cookies["wb_session"])}"' in html
     assert 'id="letter-link"' in html
     policy = r.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "http" not in policy
@@ -178,7 +189,7 @@ def test_valid_override_writes_exactly_one_audit_row(client, db, source):
     assert r.status_code == 303 and r.headers["location"] == f"/case/{PEND}#audit"
     rows = audit_rows(db)
     assert len(rows) == 1
-    (_id, at, reviewer, key, case_id, action, fdec, fcode, tdec, tcode, reason, prov) = rows[0]
+    (_id, at, reviewer, key, case_id, action, fdec, fcode, tdec, tcode, reason, prov) = rows[0][:12]
     assert (reviewer, key, case_id, action) == ("R. Nurse", PEND, "EX-002", "override")
     assert (fdec, fcode, tdec, tcode) == ("pend", "20552", "approve", "20552")
     assert reason.startswith("PT notes received")
@@ -187,6 +198,8 @@ def test_valid_override_writes_exactly_one_audit_row(client, db, source):
     assert abs((dt.datetime.now(dt.UTC) - when).total_seconds()) < 120
     rec = source.get(PEND).rec
     assert json.loads(prov) == rec.provenance.model_dump(mode="json")
+    rec_sha256 = rows[0][12]  # the recommendation the reviewer saw
+    assert rec_sha256 == hashlib.sha256(rec.model_dump_json().encode()).hexdigest()
     page = client.get(f"/case/{PEND}").text
     assert 'data-audit-id="1"' in page and "R. Nurse" in page
     assert 'id="review-status">overridden<' in page

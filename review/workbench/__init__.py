@@ -3,8 +3,9 @@
 ``review serve --cases DIR`` (or ``--results DIR``) starts it on 127.0.0.1. Pages: the queue
 (pended first, filters, counts), a case page (the HTML report plus an accept / override form), a
 drafted request for additional documentation for pended cases, and exports of reviewed decisions.
-Every accept or override is inserted into an append-only SQLite audit table.
+Every accept or override is inserted into an append-only, hash-chained SQLite audit table
+(:mod:`.store`, :mod:`.chain`; ``review audit verify`` checks it).
 
 This package imports FastAPI only in :mod:`review.workbench.app`; :mod:`.serve`, :mod:`.store`,
-:mod:`.cases` and :mod:`.letter` work without it (the CLI checks the bind address first).
+:mod:`.chain`, :mod:`.cases` and :mod:`.letter` work without it (the CLI checks the bind address first).
 """

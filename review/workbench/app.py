@@ -1,8 +1,30 @@
 """The workbench web app (FastAPI + Jinja2; no external scripts, fonts or CDNs).
 
 Safety:
-- CSRF: a per-session random token in an HttpOnly, SameSite=Strict cookie and a hidden form field;
-  every POST must carry both, equal (compared in constant time), else 403.
+- CSRF, two independent checks on every state-changing request (anything but GET/HEAD/OPTIONS):
+  1. Origin: the ``Origin`` header (or, when a client sends none, the origin of ``Referer``) must
+     be exactly this server's origin, ``scheme://host[:port]`` as the request addressed it, with
+     the host among the allowed hosts. Missing both, ``Origin: null``, or any other origin
+     (another port on 127.0.0.1 is another origin) -> 403. Pages are served with
+     ``Referrer-Policy: same-origin``: under ``no-referrer`` Chromium sends ``Origin: null`` on
+     form posts, and ``same-origin`` still sends nothing to any other site.
+  2. Token: each browser gets a random session id in an HttpOnly, SameSite=Strict cookie, and
+     its forms carry ``HMAC-SHA256(server secret, session id)``. A POST passes only when the token
+     it carries (form field ``csrf_token`` or ``X-CSRF-Token`` header) equals the HMAC of *its*
+     session cookie, compared in constant time. Cookies on localhost are shared across ports, so
+     a page on another local port can plant a session cookie, but without the secret it cannot
+     compute the matching token. The secret is random per app instance
+     (``secrets.token_bytes``), or ``REVIEW_WORKBENCH_SECRET`` (at least 32 characters) so several
+     workers agree; it is never logged or shown. A restart with a random secret invalidates open
+     forms: the post is refused with "reload the page".
+  The cookie is ``__Host-wb_session`` (Secure, Path=/, no Domain) when the request came over
+  https. Over plain http a browser refuses to set a ``__Host-`` (or Secure) cookie, so there the
+  name is the unprefixed ``wb_session``; the HMAC, not the name, is what defeats a planted cookie.
+- The audit trail (:mod:`.store`) is verified whenever a page renders (cached until the file
+  changes). While it fails verification every page shows a banner naming the first broken row,
+  and new reviews are refused with 409: appending to a trail that no longer verifies would mix
+  trustworthy and untrustworthy rows, and the nurse's entry is kept in the form for when it is
+  restored. Letters and exports still work.
 - Every page gets a Content-Security-Policy forbidding any other origin, with a per-response nonce
   for the inline style and script; note text is autoescaped by Jinja2.
 - A Host header check (loopback names only, unless --allow-remote) against DNS rebinding.
@@ -11,31 +33,41 @@ Safety:
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import hmac
 import io
 import json
+import os
 import re
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from review.errors import ReviewError
 from review.report.html import build_view, environment
 from review.workbench.cases import CaseEntry, CaseSource
+from review.workbench.chain import Break
 from review.workbench.letter import draft_letter, missing_items
-from review.workbench.store import AuditRow, AuditStore, utc_now
+from review.workbench.store import AuditError, AuditRow, AuditStore, Snapshot, latest_of, utc_now
 
 TEMPLATES = Path(__file__).parent / "templates"
-CSRF_COOKIE = "wb_csrf"
+SESSION_COOKIE = "wb_session"
+SECURE_SESSION_COOKIE = "__Host-wb_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+SECRET_ENV = "REVIEW_WORKBENCH_SECRET"
+MIN_SECRET = 32
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+SESSION_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 DECISIONS = ("pend", "deny", "approve")
 CODES = ("20552", "20553")
@@ -60,26 +92,145 @@ def csp(nonce: str) -> str:
     )
 
 
-async def csrf_protect(request: Request) -> None:
-    """Reject a state-changing request unless its form field (or X-CSRF-Token header) equals the
-    session cookie."""
-    if request.method in SAFE_METHODS:
-        return
-    cookie = request.cookies.get(CSRF_COOKIE) or ""
-    sent: Any = request.headers.get(CSRF_HEADER)
-    if sent is None:
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form()
-            sent = form.get(CSRF_FIELD)
-    if not (
-        TOKEN_SHAPE.match(cookie)
-        and isinstance(sent, str)
-        and hmac.compare_digest(cookie.encode(), sent.encode())
-    ):
-        raise HTTPException(
-            status_code=403, detail="CSRF token missing or invalid: reload the page and try again"
+def load_secret(secret: bytes | str | None = None) -> bytes:
+    """The CSRF key: ``secret``, else ``REVIEW_WORKBENCH_SECRET``, else 32 random bytes."""
+    if secret is None:
+        secret = os.environ.get(SECRET_ENV) or None
+    if secret is None:
+        return secrets.token_bytes(32)
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if len(key) < MIN_SECRET:
+        raise ReviewError(
+            "W006",
+            f"the CSRF secret is {len(key)} bytes, shorter than {MIN_SECRET}; set it to a long "
+            "random value, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))', or "
+            "unset it for a random key per start",
+            source=SECRET_ENV,
         )
+    return key
+
+
+def session_cookie_name(scheme: str) -> str:
+    """``__Host-`` needs Secure, which a browser refuses to set over plain http."""
+    return SECURE_SESSION_COOKIE if scheme == "https" else SESSION_COOKIE
+
+
+def csrf_token(secret: bytes, session_id: str) -> str:
+    """HMAC-SHA256(secret, session id), URL-safe base64 without padding."""
+    mac = hmac.new(secret, b"tpi-review workbench csrf v1\x00" + session_id.encode(), "sha256")
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def _origin_parts(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) with the default port filled in; None when unreadable."""
+    try:
+        parts = urlsplit(f"//{netloc}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or scheme not in DEFAULT_PORTS:
+        return None
+    return scheme, host.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def _claimed_origin(value: str, *, is_origin: bool) -> tuple[tuple[str, str, int] | None, str]:
+    """The origin an Origin (exactly ``scheme://host[:port]``) or Referer (a URL) header names,
+    and how to show it in a message (never a path or query: they can name a case)."""
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        readable = (
+            parts.scheme
+            and parts.netloc
+            and parts.username is None
+            and parts.password is None
+            and not (is_origin and (parts.path or parts.query or parts.fragment))
+        )
+        if readable:
+            shown = f"{parts.scheme}://{parts.netloc}"[:100]
+            return _origin_parts(parts.scheme.lower(), parts.netloc), shown
+    except ValueError:
+        pass
+    return None, "null" if value == "null" else "not a plain origin"
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    for pattern in allowed:
+        pattern = pattern.lower().strip("[]")
+        if pattern == "*" or pattern == host:
+            return True
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def forbidden(detail: str) -> HTTPException:
+    return HTTPException(status_code=403, detail=detail)
+
+
+class CsrfGuard:
+    """The FastAPI dependency behind both checks (see the module docstring)."""
+
+    def __init__(self, secret: bytes, allowed_hosts: list[str]):
+        self.secret = secret
+        self.allowed_hosts = allowed_hosts
+
+    def token_for(self, session_id: str) -> str:
+        return csrf_token(self.secret, session_id)
+
+    def check_origin(self, request: Request) -> None:
+        host_header = request.headers.get("host", "")
+        scheme = request.url.scheme
+        own = _origin_parts(scheme, host_header)
+        origin = request.headers.get("origin")
+        referer = request.headers.get("referer")
+        if origin is None and not referer:
+            raise forbidden(
+                "refused: the request carries neither an Origin nor a Referer header, so it cannot "
+                "be shown to come from this workbench's own pages; submit the form from the "
+                "workbench page in a browser"
+            )
+        header, value = ("Origin", origin) if origin is not None else ("Referer", referer or "")
+        sent, shown = _claimed_origin(value, is_origin=header == "Origin")
+        if own is None or sent != own or not _host_allowed(own[1], self.allowed_hosts):
+            raise forbidden(
+                f"refused: the request's {header} is {shown}, not this workbench "
+                f"({scheme}://{host_header}); changes are accepted only from the workbench's own "
+                "pages"
+            )
+
+    async def __call__(self, request: Request) -> None:
+        if request.method in SAFE_METHODS:
+            return
+        self.check_origin(request)
+        session_id = request.cookies.get(session_cookie_name(request.url.scheme)) or ""
+        sent: Any = request.headers.get(CSRF_HEADER)
+        if sent is None:
+            ctype = request.headers.get("content-type", "")
+            if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                form = await request.form()
+                sent = form.get(CSRF_FIELD)
+        if not (
+            SESSION_SHAPE.match(session_id)
+            and isinstance(sent, str)
+            and hmac.compare_digest(self.token_for(session_id).encode(), sent.encode())
+        ):
+            raise forbidden("CSRF token missing or invalid: reload the page and try again")
+
+
+def audit_alert(broken: Break | None, db_path: str | Path) -> str | None:
+    """The banner every page shows while the audit trail fails verification."""
+    if broken is None:
+        return None
+    if broken.row_id is None:
+        where = "The audit trail failed verification"
+    else:
+        case = f" (case {broken.case_id})" if broken.case_id else ""
+        where = f"The audit trail failed verification at row {broken.row_id}{case}"
+    return (
+        f"{where}: {broken.problem}. New reviews are refused until it is restored from a trusted "
+        f"copy; `review audit verify --db {db_path}` names the first broken row."
+    )
 
 
 def create_app(
@@ -87,12 +238,16 @@ def create_app(
     db_path: str | Path,
     *,
     allowed_hosts: list[str] | None = None,
+    secret: bytes | str | None = None,
 ) -> FastAPI:
     """The app for one case source and one audit database.
 
     ``allowed_hosts``: Host header values accepted (default: loopback names and the test
-    client's ``testserver``).
+    client's ``testserver``). ``secret``: the CSRF key (default ``REVIEW_WORKBENCH_SECRET``,
+    else random for this app).
     """
+    hosts = allowed_hosts or DEFAULT_HOSTS
+    guard = CsrfGuard(load_secret(secret), hosts)
     store = AuditStore(db_path)
     env = environment(str(TEMPLATES))
     app = FastAPI(
@@ -100,40 +255,51 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        dependencies=[Depends(csrf_protect)],
+        dependencies=[Depends(guard)],
     )
     app.state.source = source
     app.state.store = store
-    app.add_middleware(
-        TrustedHostMiddleware,
-        allowed_hosts=allowed_hosts or ["127.0.0.1", "localhost", "testserver"],
-    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        token = request.cookies.get(CSRF_COOKIE) or ""
-        fresh = not TOKEN_SHAPE.match(token)
+        https = request.url.scheme == "https"
+        cookie = session_cookie_name(request.url.scheme)
+        session_id = request.cookies.get(cookie) or ""
+        fresh = not SESSION_SHAPE.match(session_id)
         if fresh:
-            token = secrets.token_urlsafe(32)
-        request.state.csrf_token = token
+            session_id = secrets.token_urlsafe(32)
+        request.state.csrf_token = guard.token_for(session_id)
         request.state.nonce = secrets.token_urlsafe(16)
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = csp(request.state.nonce)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         if fresh:
-            response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+            response.set_cookie(
+                cookie, session_id, httponly=True, samesite="strict", path="/", secure=https
+            )
         return response
 
     # ------------------------------------------------------------------ helpers
 
-    def page(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    def page(
+        request: Request,
+        template: str,
+        status_code: int = 200,
+        *,
+        snap: Snapshot | None = None,
+        **context,
+    ) -> HTMLResponse:
+        """Render a page; every page verifies the audit trail and shows a banner when it fails."""
+        snap = snap or store.snapshot()
         html = env.get_template(template).render(
             nonce=request.state.nonce,
             csrf_token=request.state.csrf_token,
             source=source,
+            audit_alert=audit_alert(snap.check.broken, store.path),
             **context,
         )
         return HTMLResponse(html, status_code=status_code)
@@ -168,7 +334,8 @@ def create_app(
         sort: str = "status",
         order: str = "asc",
     ) -> HTMLResponse:
-        latest = store.latest()
+        snap = store.snapshot()
+        latest = latest_of(snap.rows)
         rows = [state_of(e, latest) for e in source.reviewable]
         counts = {
             "total": len(rows),
@@ -198,6 +365,7 @@ def create_app(
         return page(
             request,
             "queue.html.j2",
+            snap=snap,
             rows=shown,
             counts=counts,
             codes=codes,
@@ -226,16 +394,17 @@ def create_app(
     ) -> HTMLResponse:
         if entry.rec is None:
             return page(request, "error.html.j2", 404, entry=entry, message=entry.error)
-        latest = store.latest()
+        snap = store.snapshot()
         view = build_view(entry.rec, entry.documents or {})
         return page(
             request,
             "case.html.j2",
             status_code,
+            snap=snap,
             **view,
             entry=entry,
-            state=state_of(entry, latest),
-            audit=store.rows(entry.key),
+            state=state_of(entry, latest_of(snap.rows)),
+            audit=[row for row in snap.rows if row.case_key == entry.key],
             problems=problems or [],
             form=form or {},
             decisions=DECISIONS,
@@ -253,6 +422,10 @@ def create_app(
         if entry.rec is None:
             raise HTTPException(status_code=404, detail="this case has no recommendation")
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        form.pop(CSRF_FIELD, None)
+        snap = store.snapshot()
+        if snap.check.broken is not None:
+            return case_page(request, entry, problems=[NOT_RECORDED], form=form, status_code=409)
         action = form.get("action", "")
         reviewer = " ".join(form.get("reviewer", "").split())
         reason = form.get("reason", "").strip()
@@ -268,7 +441,7 @@ def create_app(
         elif len(reason) > MAX_REASON:
             problems.append(f"The reason is longer than {MAX_REASON} characters.")
         rec = entry.rec
-        current = state_of(entry, store.latest())
+        current = state_of(entry, latest_of(snap.rows))
         to_decision, to_code = rec.decision, rec.supported_code
         if action == "override":
             to_decision = form.get("decision", "")
@@ -284,18 +457,27 @@ def create_app(
                 )
         if problems:
             return case_page(request, entry, problems=problems, form=form, status_code=400)
-        store.insert(
-            reviewer=reviewer,
-            case_key=entry.key,
-            case_id=entry.case_id,
-            action=action,
-            from_decision=current["decision"],
-            from_code=current["code"],
-            to_decision=to_decision,
-            to_code=to_code,
-            reason=reason,
-            provenance=rec.provenance.model_dump(mode="json"),
-        )
+        try:
+            store.insert(
+                reviewer=reviewer,
+                case_key=entry.key,
+                case_id=entry.case_id,
+                action=action,
+                from_decision=current["decision"],
+                from_code=current["code"],
+                to_decision=to_decision,
+                to_code=to_code,
+                reason=reason,
+                provenance=rec.provenance.model_dump(mode="json"),
+                rec_sha256=hashlib.sha256(rec.model_dump_json().encode("utf-8")).hexdigest(),
+            )
+        except AuditError as exc:
+            if exc.code == "A003":  # the chain broke between the check above and the write
+                return case_page(
+                    request, entry, problems=[NOT_RECORDED], form=form, status_code=409
+                )
+            problem = f"This review was not recorded: {exc.message}. Your entry is kept below."
+            return case_page(request, entry, problems=[problem], form=form, status_code=503)
         return RedirectResponse(f"/case/{entry.slug}#audit", status_code=303)
 
     # ------------------------------------------------------------------ documentation request
@@ -344,14 +526,13 @@ def create_app(
 
     # ------------------------------------------------------------------ exports
 
-    def reviewed() -> list[dict[str, Any]]:
-        rows = store.rows()
+    def reviewed(rows: list[AuditRow]) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}
         for row in rows:
             counts[row.case_key] = counts.get(row.case_key, 0) + 1
         by_key = {e.key: e for e in source.entries}
         out = []
-        for key, row in store.latest().items():
+        for key, row in latest_of(rows).items():
             entry = by_key.get(key)
             rec = entry.rec if entry else None
             out.append(
@@ -376,7 +557,18 @@ def create_app(
 
     @app.get("/export.json")
     def export_json() -> Response:
-        body = {"exported_at": utc_now(), "source": source.root, "decisions": reviewed()}
+        snap = store.snapshot()
+        body = {
+            "exported_at": utc_now(),
+            "source": source.root,
+            "audit": {
+                "verified": snap.check.ok,
+                "rows": len(snap.rows),
+                "head": snap.check.head if snap.check.ok else None,
+                "problem": snap.problem,
+            },
+            "decisions": reviewed(snap.rows),
+        }
         return Response(
             json.dumps(body, indent=2, ensure_ascii=False) + "\n",
             media_type="application/json",
@@ -385,7 +577,7 @@ def create_app(
 
     @app.get("/export.csv")
     def export_csv() -> Response:
-        rows = reviewed()
+        rows = reviewed(store.snapshot().rows)
         buf = io.StringIO()
         fields = list(rows[0]) if rows else EXPORT_FIELDS
         writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -400,6 +592,11 @@ def create_app(
 
     return app
 
+
+NOT_RECORDED = (
+    "This review was not recorded: the audit trail failed verification (see the banner above). "
+    "Your entry is kept below; submit it again once the audit file is restored."
+)
 
 EXPORT_FIELDS = [
     "case_key",

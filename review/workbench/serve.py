@@ -78,6 +78,16 @@ def serve(
 
     source = load_cases(cases) if cases is not None else load_results(results)
     app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
+    broken = app.state.store.verify().broken
+    if broken is not None:
+        from review.workbench.store import describe
+
+        print(
+            f"warning: [A003] {db}: {describe(broken)}; the workbench shows this on every page "
+            "and refuses new reviews until the file is restored",
+            file=sys.stderr,
+            flush=True,
+        )
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Workbench: http://{shown}:{port}/  ({len(source.entries)} case(s) from {source.root}; "
