@@ -198,9 +198,11 @@ def input_identity(path: Path) -> dict[str, Any]:
             "input not found; give a folder of case folders or a .jsonl(.gz) file",
             source=str(path),
         )
-    resolved = str(path.resolve())
     if path.is_dir():
-        return {"input_resolved": resolved, "input_fingerprint": {"kind": "folder"}}
+        return {"input_resolved": str(path.resolve()), "input_fingerprint": {"kind": "folder"}}
+    if not path.is_file():  # a pipe or a device (/dev/stdin): reading ahead would consume it
+        return {"input_resolved": os.path.abspath(path), "input_fingerprint": {"kind": "stream"}}
+    resolved = str(path.resolve())
     head = _head(path, FINGERPRINT_BYTES)
     return {
         "input_resolved": resolved,

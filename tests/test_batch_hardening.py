@@ -180,6 +180,22 @@ def _first_run(tmp_path: Path, n: int = 3, **options) -> tuple[Path, Path]:
     return notes, out
 
 
+def test_a_piped_input_is_not_read_ahead(tmp_path):
+    """Fingerprinting the input must not consume a stream (``review batch /dev/stdin``)."""
+    notes = _notes(tmp_path / "notes.jsonl", 3)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [*CLI, "batch", "/dev/stdin", "--out", str(out)],
+        input=notes.read_bytes(),  # through a pipe
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(_keys(out)) == ["n0000", "n0001", "n0002"]
+    assert _manifest(out)["input_fingerprint"]["kind"] == "stream"
+
+
 def test_resume_with_another_input_file_is_refused(tmp_path):
     _, out = _first_run(tmp_path)
     other = tmp_path / "other.jsonl"
