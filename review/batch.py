@@ -105,17 +105,21 @@ class BatchInterrupted(KeyboardInterrupt):
 # --------------------------------------------------------------------------- inputs
 
 
+def input_not_found(path: Path) -> CaseError:
+    return CaseError(
+        "B001",
+        "input not found; give a folder of case folders or a .jsonl(.gz) file",
+        source=str(path),
+    )
+
+
 def iter_inputs(path: Path) -> Iterator[WorkItem]:
     """Stream work items from a folder of case folders or a (gzipped) JSONL file.
 
     A bad line becomes an error item (the run goes on); a file that cannot be read on (a
     truncated or corrupt gzip, an I/O error) raises B011 naming the last line read."""
     if not path.exists():
-        raise CaseError(
-            "B001",
-            "input not found; give a folder of case folders or a .jsonl(.gz) file",
-            source=str(path),
-        )
+        raise input_not_found(path)
     if path.is_dir():
         try:
             subs = sorted(path.iterdir())
@@ -144,14 +148,15 @@ def iter_inputs(path: Path) -> Iterator[WorkItem]:
             source=str(path),
         ) from None
     except (gzip.BadGzipFile, zlib.error) as exc:
-        what = "is not a gzip file" if lineno == 0 else f"has corrupt gzip data after line {lineno}"
-        detail = str(exc).split("(")[0].strip()  # e.g. "CRC check failed"; never file content
-        raise CaseError(
-            "B011",
-            f"{what} ({detail}); records up to there are in results.jsonl; re-copy the file and "
-            "rerun with --resume",
-            source=str(path),
-        ) from None
+        if lineno == 0:
+            message = "is not a gzip file; re-copy it (or drop the .gz suffix if it is plain JSONL)"
+        else:
+            detail = str(exc).split("(")[0].strip()  # e.g. "CRC check failed"; no file content
+            message = (
+                f"has corrupt gzip data after line {lineno} ({detail}); records up to there are "
+                "in results.jsonl; re-copy the file and rerun with --resume"
+            )
+        raise CaseError("B011", message, source=str(path)) from None
     except OSError as exc:
         raise CaseError(
             "B011",
@@ -193,11 +198,7 @@ def input_identity(path: Path) -> dict[str, Any]:
     """What identifies the input for ``--resume``: its resolved path and, for a file, a hash of
     its first 64 KiB (decompressed for .gz) so an archive that was appended to still resumes."""
     if not path.exists():
-        raise CaseError(
-            "B001",
-            "input not found; give a folder of case folders or a .jsonl(.gz) file",
-            source=str(path),
-        )
+        raise input_not_found(path)
     if path.is_dir():
         return {"input_resolved": str(path.resolve()), "input_fingerprint": {"kind": "folder"}}
     if not path.is_file():  # a pipe or a device (/dev/stdin): reading ahead would consume it
@@ -572,6 +573,8 @@ def run_batch(
 
     Raises (after recording how the run ended in the manifest, where one could be written):
     ReviewError for bad input or output, KeyboardInterrupt (also for SIGTERM) when interrupted."""
+    if not input_path.exists():  # before --out is created
+        raise input_not_found(input_path)
     prepare_out(out)
     with folder_lock(out), sigterm_interrupts():
         return _run_locked(input_path, out, options, progress)
@@ -631,12 +634,12 @@ def _run_locked(input_path: Path, out: Path, options: BatchOptions, progress) ->
             return
         state.exhausted = True
 
-    write_manifest(out, {**manifest, "status": "running"})
     reason = None
     failure: BaseException | None = None
     records: Iterator[dict[str, Any]] | None = None
     writer = None
     try:
+        write_manifest(out, {**manifest, "status": "running"})
         writer = ResultsWriter(results)
         records = _records(pending(), config, options)
         for record in records:

@@ -491,6 +491,22 @@ def test_cli_truncated_gzip_exits_2_with_one_line(tmp_path):
     assert ONE_LINE.match(_outcome(result.stderr)) and "[B011]" in result.stderr, result.stderr
 
 
+def test_a_gz_that_is_not_gzip_is_a_coded_error(tmp_path):
+    source = tmp_path / "notes.jsonl.gz"
+    source.write_bytes(b"".join(_note_lines(2)))  # plain JSONL named .gz
+    with pytest.raises(ReviewError) as info:
+        run_batch(source, tmp_path / "out", BatchOptions())
+    assert info.value.code == "B011" and "is not a gzip file" in str(info.value)
+    assert _manifest(tmp_path / "out")["status"] == "failed"
+
+
+def test_a_missing_input_creates_no_output(tmp_path):
+    with pytest.raises(ReviewError) as info:
+        run_batch(tmp_path / "absent.jsonl", tmp_path / "out", BatchOptions())
+    assert info.value.code == "B001"
+    assert not (tmp_path / "out").exists()
+
+
 def test_out_that_is_a_file_is_a_coded_error(tmp_path):
     notes = _notes(tmp_path / "notes.jsonl", 1)
     target = tmp_path / "taken"
