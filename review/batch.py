@@ -974,12 +974,16 @@ def _run_processes_with_threads(items: Iterable[WorkItem], config, options: Batc
             in_flight[index] -= 1
             yield record
     finally:
+        # stopped early (Ctrl-C, a full disk) with cases in flight: their records can no longer
+        # be written, so do not wait for their requests to finish
+        grace = 1 if any(in_flight) else 10
         for inbox in inboxes:
             inbox.put(None)
         for worker in workers:
-            worker.join(timeout=10)
+            worker.join(timeout=grace)
             if worker.is_alive():
                 worker.terminate()
+                worker.join(timeout=5)
 
 
 def _run_threads(items: Iterable[WorkItem], config, concurrency: int):

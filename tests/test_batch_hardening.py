@@ -340,7 +340,9 @@ def test_an_interrupted_run_says_so_and_keeps_its_records(tmp_path):
 def test_a_run_stopped_by_limit_is_limited_not_finished(tmp_path):
     notes = _notes(tmp_path / "notes.jsonl", 5)
     out = tmp_path / "out"
+    before = signal.getsignal(signal.SIGTERM)
     run_batch(notes, out, BatchOptions(limit=2))
+    assert signal.getsignal(signal.SIGTERM) is before, "the run's SIGTERM handler stayed"
     assert _manifest(out)["status"] == "limited"
     run_batch(notes, out, BatchOptions(resume=True, limit=3))  # exactly the rest
     assert _manifest(out)["status"] == "finished"
