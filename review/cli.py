@@ -204,7 +204,12 @@ def batch_command(
     concurrency: Annotated[
         int, typer.Option(min=1, help="Concurrent LLM requests (llm/hybrid).")
     ] = 4,
-    resume: Annotated[bool, typer.Option(help="Skip case ids already in results.jsonl.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Skip case ids already in results.jsonl (refused if the run differs: see --force)."
+        ),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option(

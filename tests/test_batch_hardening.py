@@ -149,7 +149,7 @@ def test_a_second_run_on_a_busy_folder_fails_at_once_and_writes_nothing(tmp_path
 
 
 def test_two_cli_runs_started_together_write_every_case_once(tmp_path):
-    notes = _notes(tmp_path / "notes.jsonl", 60)
+    notes = _notes(tmp_path / "notes.jsonl", 100)
     out = tmp_path / "out"
     procs = [
         subprocess.Popen(
@@ -167,7 +167,7 @@ def test_two_cli_runs_started_together_write_every_case_once(tmp_path):
     (loser_err,) = [err for code, err in results if code == 2]
     assert ONE_LINE.match(loser_err) and "[B008]" in loser_err and str(out) in loser_err
     keys = _keys(out)
-    assert len(keys) == len(set(keys)) == 60
+    assert len(keys) == len(set(keys)) == 100
 
 
 # --------------------------------------------------------------------------- 2. resume = same run
