@@ -226,7 +226,20 @@ def batch_command(
     concurrency: Annotated[
         int, typer.Option(min=1, help="Concurrent LLM requests (llm/hybrid).")
     ] = 4,
-    resume: Annotated[bool, typer.Option(help="Skip case ids already in results.jsonl.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Skip case ids already in results.jsonl (refused if the run differs: see --force)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --resume: continue although the input, rules, settings, extractor, prompt "
+            "or version differ from the run that wrote results.jsonl (recorded in the manifest).",
+        ),
+    ] = False,
     engine: Annotated[
         str, typer.Option(help="local or ray (RAY_ADDRESS, else a local Ray instance).")
     ] = "local",
@@ -262,6 +275,8 @@ def batch_command(
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter("engine must be local or ray", param_hint="--engine")
+    if force and not resume:
+        raise typer.BadParameter("--force only applies with --resume", param_hint="--force")
     cache_path = None if no_cache else str(cache or cache_dir() / "llm-answers.sqlite")
     options = BatchOptions(
         extractor=extractor.value,
@@ -272,14 +287,30 @@ def batch_command(
         engine=engine,
         limit=limit,
         resume=resume,
+        force=force,
         cache_path=cache_path,
         requests_per_minute=rpm,
         tokens_per_minute=tpm,
         llm_config=str(llm_config) if llm_config else None,
     )
-    with BatchProgress() as progress:
-        stats = run_batch(input_path, out, options, progress=progress.update)
+    progress = BatchProgress()
+    try:
+        with progress:
+            stats = run_batch(input_path, out, options, progress=progress.update)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the manifest says "interrupted"
+        typer.echo(
+            f"interrupted: {out}: {progress.done} case(s) written this run, kept in results.jsonl; "
+            "rerun with --resume to continue",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     progress.print_summary(stats, out)
+    if stats.status == "limited":
+        typer.echo(
+            f"limited: {out}: stopped after --limit {limit} new case(s); the rest of the input is "
+            "not reviewed yet; rerun with --resume to continue",
+            err=True,
+        )
 
 
 @results_app.command("summary")

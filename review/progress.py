@@ -15,6 +15,7 @@ class BatchProgress:
         self._last = 0.0
         self._bar = None
         self._task = None
+        self.done = 0  # cases written so far (for the line printed when a run is interrupted)
 
     def __enter__(self) -> BatchProgress:
         if self.tty:
@@ -40,6 +41,7 @@ class BatchProgress:
         return self
 
     def update(self, stats, record) -> None:
+        self.done = stats.done
         rate = f"{stats.done / stats.elapsed:.1f} cases/s" if stats.elapsed else ""
         if self._bar is not None:
             self._bar.update(self._task, completed=stats.done, rate=rate, errors=stats.errors)
@@ -62,6 +64,7 @@ class BatchProgress:
         table = Table(title=f"batch summary: {out}")
         table.add_column("what")
         table.add_column("count", justify="right")
+        table.add_row("status", getattr(stats, "status", ""))
         table.add_row("reviewed", str(stats.done))
         for decision, count in sorted(stats.decisions.items()):
             table.add_row(f"  {decision}", str(count))
