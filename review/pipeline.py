@@ -114,7 +114,7 @@ def extract(case: Case, config: ReviewConfig) -> Extraction:
     parsed = parse_documents(case.documents)
     if config.extractor == "offline":
         return Extraction(_offline(case, parsed))
-    llm = _llm(parsed, config)
+    llm = _llm(parsed, config, date_of_service(case))
     if config.extractor == "llm":
         return llm
     from review.extract.hybrid import reconcile
@@ -137,7 +137,7 @@ def _offline(case: Case, parsed: list[ParsedDocument]) -> Facts:
     return extract_facts(parsed, date_of_service(case), tpi_billed)
 
 
-def _llm(parsed: list[ParsedDocument], config: ReviewConfig) -> Extraction:
+def _llm(parsed: list[ParsedDocument], config: ReviewConfig, dos=None) -> Extraction:
     from review.extract.grounding import facts_from_llm, ground
     from review.extract.llm import LLMResult, LLMSettings, extract_with_llm
     from review.extract.llm_schema import LLMFacts
@@ -181,7 +181,7 @@ def _llm(parsed: list[ParsedDocument], config: ReviewConfig) -> Extraction:
     # decision rests on the verified facts only; the full answer is kept to see whether the
     # decision would change with the unverified ones.
     docs = {d.document_id: d for d in parsed}
-    verification = verify_answer(result.answer, parsed, lambda c: ground(c, docs)[0])
+    verification = verify_answer(result.answer, parsed, lambda c: ground(c, docs)[0], dos)
     out.facts, _ = facts_from_llm(verification.answer, parsed)
     everything, stats = facts_from_llm(result.answer, parsed)
     out.ungrounded = stats.ungrounded

@@ -15,7 +15,8 @@ evidence span, with the lexicon mentions the parse stage found and their medspaC
     (with an outcome cue or a percent/pain-score change for its response), image guidance;
 (c) a fact that says something was done today (the procedure, injected muscles and regions,
     injectate, an excluded service performed) rests on a mention that is neither negated nor
-    hypothetical; the procedure's is not historical either, nor in a Plan section.
+    hypothetical; the procedure's is not historical either, nor in a note dated before the date
+    of service (a plan written at the visit that scheduled the injection).
 
 A mention counts as "in the span" when at least half of it is inside (a quote may cut a phrase:
 "Total of 5 trigger points" ends inside "trigger points injected"). A fact failing a check is
@@ -27,6 +28,7 @@ Diagnosis rationale is checked for (a) only: there is no lexicon for a rationale
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,7 +66,7 @@ NO_IMAGING = "quote does not name image guidance"
 NEGATED = "quote says it was not done (negated)"
 HYPOTHETICAL = "quote describes a plan or possibility (hypothetical)"
 HISTORICAL = "quote describes an earlier procedure (historical)"
-IN_PLAN = "quote is in a Plan section"
+BEFORE_SERVICE = "quote is from a note dated before the date of service"
 REASONS = (
     NOT_IN_CITED,
     NO_MUSCLE,
@@ -83,7 +85,7 @@ REASONS = (
     NEGATED,
     HYPOTHETICAL,
     HISTORICAL,
-    IN_PLAN,
+    BEFORE_SERVICE,
 )
 
 CHECKED_OUTCOMES = {
@@ -144,7 +146,12 @@ class _Span:
         return self.doc.text[self.start : self.end]
 
 
-def verify_answer(answer: LLMFacts, parsed: list[ParsedDocument], locate: Locate) -> Verification:
+def verify_answer(
+    answer: LLMFacts,
+    parsed: list[ParsedDocument],
+    locate: Locate,
+    date_of_service: dt.date | None = None,
+) -> Verification:
     """Check every grounded fact of ``answer`` against its span; see the module docstring."""
     docs = {d.document_id: d for d in parsed}
     result = Verification(answer=answer)
@@ -178,7 +185,7 @@ def verify_answer(answer: LLMFacts, parsed: list[ParsedDocument], locate: Locate
             "procedure_citations": [
                 c
                 for c in a.procedure_citations
-                if keep("procedure", c, lambda s: _procedure(s, status))
+                if keep("procedure", c, lambda s: _procedure(s, status, date_of_service))
             ],
             "injected_muscles": [
                 m
@@ -296,7 +303,7 @@ def _treatment(span: _Span, item: CitedTreatment) -> str | None:
     wanted = CHECKED_OUTCOMES.get(item.outcome)
     if wanted is None:
         return None  # ongoing, not tried, unknown: nothing the decision counts as tried and failed
-    cues = [(m, reading) for m in span.mentions("outcome") if (reading := _reading(m))]
+    cues = [(m, _reading(m)) for m in span.mentions("outcome")]
     if not cues:
         return NO_OUTCOME
     # "PT helped but NSAIDs failed": each treatment takes the outcome cue nearest to it
@@ -305,11 +312,12 @@ def _treatment(span: _Span, item: CitedTreatment) -> str | None:
     return None if readings & wanted else NO_OUTCOME
 
 
-def _reading(m: Mention) -> str | None:
+def _reading(m: Mention) -> str:
     """What an outcome cue says: a negated good outcome ("no meaningful improvement") is a
-    failure; another negated cue says nothing."""
-    if m.negated:
-        return "failed" if m.name in ("effective", "partial") else None
+    failure. Other cues mean what they say negated or not: ConText marks "did not help" or "did
+    not tolerate" negated for the "not" inside the phrase itself."""
+    if m.negated and m.name in ("effective", "partial"):
+        return "failed"
     return m.name
 
 
@@ -340,7 +348,7 @@ def _tpi_mentions(span: _Span) -> list[list[Mention]]:
     return groups
 
 
-def _procedure(span: _Span, status: str) -> str | None:
+def _procedure(span: _Span, status: str, date_of_service: dt.date | None) -> str | None:
     groups = _tpi_mentions(span)
     if not groups:
         return NO_TPI
@@ -349,12 +357,13 @@ def _procedure(span: _Span, status: str) -> str | None:
     reasons = []
     for group in groups:
         reason = next((r for m in group if (r := _done([m], historical=True))), None)
-        if reason is None and any(m.section == "plan" for m in group):
-            reason = IN_PLAN
         if reason is None:
-            return None
+            break
         reasons.append(reason)
-    return reasons[0]
+    else:
+        return reasons[0]
+    earlier = span.doc.date is not None and date_of_service is not None
+    return BEFORE_SERVICE if earlier and span.doc.date < date_of_service else None
 
 
 def _prior_injection(span: _Span, item: CitedPriorInjection) -> str | None:
@@ -363,7 +372,7 @@ def _prior_injection(span: _Span, item: CitedPriorInjection) -> str | None:
         return NO_TPI if not _tpi_mentions(span) else NEGATED
     if item.response == "unknown":
         return None
-    readings = {r for m in span.mentions("outcome") if (r := _reading(m))}
+    readings = {_reading(m) for m in span.mentions("outcome")}
     text = span.text
     percent = _PERCENT.search(text) or _PERCENT_ALT.search(text)
     pain = _PAIN_CHANGE.search(text)

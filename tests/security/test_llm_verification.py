@@ -247,13 +247,31 @@ def test_negated_or_planned_injection_cited_as_performed(tmp_path, sentence, rea
     assert not rec.facts.procedure_performed and rec.supported_code is None
 
 
-def test_plan_bullet_cited_as_performed():
-    case = load_case(APPROVE)
+def test_the_plan_of_an_earlier_visit_cited_as_performed():
+    case = load_case(APPROVE)  # the visit note (02/24) planned the injections done on 03/10
     facts = approve_cervical_facts()
     quote = "Trigger point injections to the L upper trapezius and L levator scapulae"
     facts["procedure_citations"] = [cite("visit", sentence_with(case, "visit", quote), quote)]
     rec = review_case(case, llm(facts))
-    assert_pends_on_unverified(rec, "procedure", "quote is in a Plan section")
+    assert_pends_on_unverified(
+        rec, "procedure", "quote is from a note dated before the date of service"
+    )
+
+
+def test_a_soap_plan_that_documents_the_injection_today_verifies(tmp_path):
+    """ "P: TPI performed today." is how SOAP notes document the procedure: no plan-section rule."""
+    extra = "\nP: TPI performed today, L upper trapezius and L levator scapulae.\n"
+    folder = tmp_path / "soap"
+    shutil.copytree(APPROVE, folder)
+    (folder / "proc.txt").write_text(
+        (APPROVE / "proc.txt").read_text(encoding="utf-8") + extra, encoding="utf-8"
+    )
+    case = load_case(folder)
+    facts = approve_cervical_facts()
+    quote = "TPI performed today"
+    facts["procedure_citations"] = [cite("proc", sentence_with(case, "proc", quote), quote)]
+    rec = review_case(case, llm(facts))
+    assert rec.unverified == [] and rec.decision == "approve"
 
 
 def test_pt_helped_a_lot_cited_as_failed_pt(tmp_path):
@@ -428,6 +446,18 @@ def _one(field: str, text: str, **item) -> str | None:
             "PT helped but NSAIDs failed.",
             {"name": "physical_therapy", "category": "noninvasive", "outcome": "failed"},
             "quote does not state the claimed outcome",
+        ),
+        (
+            "prior_treatments",
+            "Naproxen for 4 weeks did not help.",  # ConText marks "did not help" negated
+            {"name": "nsaid", "category": "noninvasive", "outcome": "failed"},
+            None,
+        ),
+        (
+            "prior_treatments",
+            "PT was started without any improvement.",  # a negated good outcome is a failure
+            {"name": "physical_therapy", "category": "noninvasive", "outcome": "failed"},
+            None,
         ),
         (
             "prior_treatments",
