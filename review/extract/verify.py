@@ -8,7 +8,8 @@ evidence span, with the lexicon mentions the parse stage found and their medspaC
 (a) the span lies inside the sentence(s) the model cited (grounding may have found the quote
     elsewhere in the document);
 (b) the span contains a mention of the claimed value: the muscle (by canonical name, so synonyms
-    and abbreviations count), a region, the injectate (name or category), the exam finding (not
+    and abbreviations count; "bilateral", which counts twice, needs both sides in the span), a
+    region, the injectate (name or category), the exam finding (not
     negated when present, negated when the model says absent), the treatment (and a compatible
     outcome cue when the model says failed/partial/effective/not_tolerated/contraindicated), the
     excluded service, trigger point injection wording for the procedure and for a prior injection
@@ -51,6 +52,7 @@ Locate = Callable[[Citation], Evidence | None]
 
 NOT_IN_CITED = "quote is not in the cited sentence(s)"
 NO_MUSCLE = "quote does not name this muscle"
+NOT_BILATERAL = "quote does not name both sides"
 NO_REGION = "quote names no region"
 NO_INJECTATE = "quote does not name this injectate"
 NO_FINDING = "quote does not document this exam finding"
@@ -70,6 +72,7 @@ BEFORE_SERVICE = "quote is from a note dated before the date of service"
 REASONS = (
     NOT_IN_CITED,
     NO_MUSCLE,
+    NOT_BILATERAL,
     NO_REGION,
     NO_INJECTATE,
     NO_FINDING,
@@ -109,6 +112,12 @@ _PERCENT_ALT = re.compile(
 _PAIN_CHANGE = re.compile(
     r"\b(\d{1,2})\s?/\s?10\b.{0,40}?\b(?:to|down to|->)\s*(\d{1,2})\s?/\s?10\b", re.I
 )
+# both sides: a bilateral word, or a left and a right side word (bare L/R only in capitals)
+_BILATERAL = re.compile(
+    r"\b(?:bilateral(?:ly)?|bilat|both|b/l|each side|left and right|right and left)\b", re.I
+)
+_LEFT = re.compile(r"(?i:\bleft\b|\blt\b)|(?<![\w/])L(?![\w/])")
+_RIGHT = re.compile(r"(?i:\bright\b|\brt\b)|(?<![\w/])R(?![\w/])")
 
 
 @dataclass
@@ -265,7 +274,13 @@ def _done(mentions: Iterable[Mention], historical: bool = False) -> str | None:
 def _muscle(span: _Span, item: CitedMuscle) -> str | None:
     name = canonical_name("muscles", item.name)
     found = [m for m in span.mentions("muscle") if m.name == name]
-    return _done(found) if found else NO_MUSCLE
+    if not found:
+        return NO_MUSCLE
+    text = span.text
+    both = _BILATERAL.search(text) or (_LEFT.search(text) and _RIGHT.search(text))
+    if item.side == "bilateral" and not both:
+        return NOT_BILATERAL  # left and right count as two muscles (count_sides_separately)
+    return _done(found)
 
 
 def _region(span: _Span) -> str | None:

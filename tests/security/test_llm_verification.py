@@ -227,6 +227,16 @@ def test_muscle_quote_naming_another_muscle(tmp_path):
     assert {m.name for m in rec.facts.injected_muscles} == {"trapezius", "levator scapulae"}
 
 
+def test_one_side_quoted_as_bilateral_to_reach_20553(tmp_path):
+    """Left and right count as two muscles: "bilateral" on a left-only quote upcodes to 20553."""
+    case = _approve_copy(tmp_path, code="20553")
+    facts = approve_cervical_facts()
+    facts["injected_muscles"][0]["side"] = "bilateral"  # "2 in the L upper trapezius"
+    rec = review_case(case, llm(facts))
+    assert_pends_on_unverified(rec, "injected_muscles", "quote does not name both sides")
+    assert rec.supported_code == "20552"  # before: 20553 approved
+
+
 @pytest.mark.parametrize(
     ("sentence", "reason"),
     [
@@ -416,6 +426,24 @@ def _one(field: str, text: str, **item) -> str | None:
             "Injected the L QL.",
             {"name": "Quadratus Lumborum", "side": "left"},
             None,  # abbreviation and case: mentions carry the canonical name
+        ),
+        (
+            "injected_muscles",
+            "Injected the upper trapezius bilaterally.",
+            {"name": "trapezius", "side": "bilateral"},
+            None,
+        ),
+        (
+            "injected_muscles",
+            "Injected the L and R upper trapezius.",
+            {"name": "trapezius", "side": "bilateral"},
+            None,
+        ),
+        (
+            "injected_muscles",
+            "Injected the L upper trapezius.",
+            {"name": "trapezius", "side": "bilateral"},
+            "quote does not name both sides",
         ),
         (
             "excluded_services",
