@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from review import __version__
 from review.cache import cache_key
-from review.derive import TPI_CODES, date_of_service, derive
+from review.derive import TPI_CODES, Derived, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
+from review.policy.folder import Policy
 from review.schema import (
     Case,
     Evidence,
@@ -99,7 +101,9 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
     return rec
 
 
-def _outcome(case: Case, derived, facts: Facts, policy, provenance) -> tuple[str, str | None]:
+def _outcome(
+    case: Case, derived: Derived, facts: Facts, policy: Policy, provenance: Provenance
+) -> tuple[str, str | None]:
     """The decision and supported code these facts lead to (TPI-X03 not yet applied)."""
     rec = recommend(
         case.case_id, evaluate(derived, facts, policy), derived, facts, policy, provenance
@@ -137,7 +141,9 @@ def _offline(case: Case, parsed: list[ParsedDocument]) -> Facts:
     return extract_facts(parsed, date_of_service(case), tpi_billed)
 
 
-def _llm(parsed: list[ParsedDocument], config: ReviewConfig, dos=None) -> Extraction:
+def _llm(
+    parsed: list[ParsedDocument], config: ReviewConfig, dos: dt.date | None = None
+) -> Extraction:
     from review.extract.grounding import facts_from_llm, ground
     from review.extract.llm import LLMResult, LLMSettings, extract_with_llm
     from review.extract.llm_schema import LLMFacts
