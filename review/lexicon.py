@@ -111,3 +111,22 @@ def lexicons_sha256() -> str:
 def entry_attributes(kind: str) -> dict[str, Entry]:
     """Canonical entry name -> entry, for looking up body areas and categories."""
     return {entry.name: entry for entry in load_lexicon(kind).entries if entry.name}
+
+
+@cache
+def _canonical_names(kind: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in load_lexicon(kind).entries:
+        if entry.name:
+            out[entry.name.lower()] = entry.name
+    for entry in load_lexicon(kind).entries:
+        for phrase in entry.phrases if entry.name else []:
+            out.setdefault(phrase.lower(), entry.name)
+    return out
+
+
+def canonical_name(kind: str, text: str) -> str:
+    """A lexicon's canonical entry name for a name or phrase ("Upper  Trapezius" -> "trapezius",
+    "QL" -> "quadratus lumborum"); text that names no entry comes back lower-cased and spaced."""
+    key = " ".join(text.lower().split())
+    return _canonical_names(kind).get(key, key)

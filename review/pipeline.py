@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from review import __version__
 from review.cache import cache_key
-from review.derive import TPI_CODES, date_of_service, derive
+from review.derive import TPI_CODES, Derived, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
-from review.policy.folder import resolve_policy
+from review.policy.folder import Policy, resolve_policy
 from review.schema import (
     Case,
     Evidence,
@@ -26,6 +27,7 @@ from review.schema import (
     Provenance,
     Recommendation,
     Ungrounded,
+    Unverified,
 )
 
 Extractor = Literal["offline", "llm", "hybrid"]
@@ -52,6 +54,10 @@ class Extraction:
     prompt_sha256: str | None = None
     grounding_rate: float | None = None
     usage: LlmUsage | None = None
+    unverified: list[Unverified] = field(default_factory=list)
+    verification_rate: float | None = None
+    with_unverified: Facts | None = None
+    """The facts with the unverified ones put back: what the decision would have rested on."""
 
 
 def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendation:
@@ -61,8 +67,6 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
     extraction = extract(case, config)
     facts = extraction.facts
     ungrounded = extraction.ungrounded + drop_ungrounded(case, facts)
-    derived = derive(case, facts, policy)
-    findings = evaluate(derived, facts, policy)
     provenance = Provenance(
         version=__version__,
         policy=policy.id,
@@ -74,11 +78,38 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
         settings=policy.settings.model_dump(mode="json", exclude={"coarse_areas"}),
         prompt_sha256=extraction.prompt_sha256,
         grounding_rate=extraction.grounding_rate,
+        verification_rate=extraction.verification_rate,
         llm_usage=extraction.usage,
     )
+    derived = derive(case, facts, policy)
+    if extraction.unverified:
+        # The rules decide on the verified facts. Would the decision or the code change if the
+        # unverified facts were believed? Then it rests on them and a nurse decides (TPI-X03).
+        restored = extraction.with_unverified or facts
+        drop_ungrounded(case, restored)
+        verified_outcome = _outcome(case, derived, facts, policy, provenance)
+        restored_derived = derive(case, restored, policy)
+        restored_outcome = _outcome(case, restored_derived, restored, policy, provenance)
+        derived.unverified_facts = sorted({u.fact for u in extraction.unverified})
+        derived.unverified_fact_count = len(extraction.unverified)
+        derived.decision_rests_on_unverified = verified_outcome != restored_outcome
+    findings = evaluate(derived, facts, policy)
     rec = recommend(case.case_id, findings, derived, facts, policy, provenance)
     rec.ungrounded = sorted(ungrounded, key=lambda u: (u.document_id, u.fact, u.quote))
+    rec.unverified = sorted(
+        extraction.unverified, key=lambda u: (u.document_id, u.fact, u.sentence_ids, u.quote)
+    )
     return rec
+
+
+def _outcome(
+    case: Case, derived: Derived, facts: Facts, policy: Policy, provenance: Provenance
+) -> tuple[str, str | None]:
+    """The decision and supported code these facts lead to (TPI-X03 not yet applied)."""
+    rec = recommend(
+        case.case_id, evaluate(derived, facts, policy), derived, facts, policy, provenance
+    )
+    return rec.decision, rec.supported_code
 
 
 def extract(case: Case, config: ReviewConfig) -> Extraction:
@@ -88,7 +119,7 @@ def extract(case: Case, config: ReviewConfig) -> Extraction:
     parsed = parse_documents(case.documents)
     if config.extractor == "offline":
         return Extraction(_offline(case, parsed))
-    llm = _llm(parsed, config)
+    llm = _llm(parsed, config, date_of_service(case))
     if config.extractor == "llm":
         return llm
     from review.extract.hybrid import reconcile
@@ -99,6 +130,8 @@ def extract(case: Case, config: ReviewConfig) -> Extraction:
         llm.facts = offline
     else:
         llm.facts = reconcile(offline, llm.facts)
+        if llm.with_unverified is not None:
+            llm.with_unverified = reconcile(offline, llm.with_unverified)
     return llm
 
 
@@ -109,10 +142,13 @@ def _offline(case: Case, parsed: list[ParsedDocument]) -> Facts:
     return extract_facts(parsed, date_of_service(case), tpi_billed)
 
 
-def _llm(parsed: list[ParsedDocument], config: ReviewConfig) -> Extraction:
-    from review.extract.grounding import facts_from_llm
+def _llm(
+    parsed: list[ParsedDocument], config: ReviewConfig, dos: dt.date | None = None
+) -> Extraction:
+    from review.extract.grounding import facts_from_llm, ground
     from review.extract.llm import LLMResult, LLMSettings, extract_with_llm
     from review.extract.llm_schema import LLMFacts
+    from review.extract.verify import verify_answer
     from review.prompts import load_prompt, render_documents
 
     prompt = load_prompt(config.prompt)
@@ -148,9 +184,18 @@ def _llm(parsed: list[ParsedDocument], config: ReviewConfig) -> Extraction:
     if result.answer is None:
         out.facts = Facts(extraction_error=result.error)
         return out
-    out.facts, stats = facts_from_llm(result.answer, parsed)
+    # Ground every quote, then check each grounded fact against its span (verify.py): the
+    # decision rests on the verified facts only; the full answer is kept to see whether the
+    # decision would change with the unverified ones.
+    docs = {d.document_id: d for d in parsed}
+    verification = verify_answer(result.answer, parsed, lambda c: ground(c, docs)[0], dos)
+    out.facts, _ = facts_from_llm(verification.answer, parsed)
+    everything, stats = facts_from_llm(result.answer, parsed)
     out.ungrounded = stats.ungrounded
     out.grounding_rate = stats.rate
+    out.unverified = verification.unverified
+    out.verification_rate = verification.rate
+    out.with_unverified = everything if verification.unverified else None
     return out
 
 

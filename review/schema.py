@@ -273,6 +273,17 @@ class Ungrounded(BaseModel):
     grounding: Literal["unmatched"] = "unmatched"
 
 
+class Unverified(BaseModel):
+    """A grounded quote that does not show what the model claimed (review.extract.verify): its
+    fact was left out of the decision. ``reason`` is one of a fixed set of short phrases."""
+
+    fact: str
+    document_id: str
+    quote: str
+    sentence_ids: list[int] = Field(default_factory=list)
+    reason: str
+
+
 class LlmUsage(BaseModel):
     calls: int = 0
     failed_attempts: int = 0
@@ -291,6 +302,7 @@ class Provenance(BaseModel):
     settings: dict[str, object] = Field(default_factory=dict)
     prompt_sha256: str | None = None
     grounding_rate: float | None = None
+    verification_rate: float | None = None  # verified / grounded LLM facts
     llm_usage: LlmUsage | None = None
 
 
@@ -305,3 +317,4 @@ class Recommendation(BaseModel):
     missing_documentation: list[str]
     provenance: Provenance
     ungrounded: list[Ungrounded] = Field(default_factory=list)
+    unverified: list[Unverified] = Field(default_factory=list)

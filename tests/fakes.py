@@ -204,7 +204,9 @@ def downcode_facts(with_invented_muscle: bool = False) -> dict[str, Any]:
         )
     return {
         "procedure_status": "performed",
-        "procedure_citations": [cite("proc", 26, "Total of 5 trigger points")],
+        # "Total of 5 trigger points\ninjected:" is two sentences: the quote needs both to say
+        # that the trigger points were injected (verification checks it does)
+        "procedure_citations": [cite("proc", [26, 27], "Total of 5 trigger points injected")],
         "injected_muscles": muscles,
         "injection_sites": 5,
         "injectate": [
@@ -243,7 +245,12 @@ def downcode_facts(with_invented_muscle: bool = False) -> dict[str, Any]:
                 "name": "physical_therapy",
                 "category": "noninvasive",
                 "outcome": "failed",
-                "citation": cite("proc", 11, "10 sessions of PT"),
+                "citation": cite(
+                    "proc",
+                    11,
+                    "10 sessions of PT (core/hip strengthening, heat, manual therapy) Jan-Feb 2026 "
+                    "with no meaningful improvement",
+                ),
             },
             {
                 "name": "nsaid",
@@ -258,7 +265,7 @@ def downcode_facts(with_invented_muscle: bool = False) -> dict[str, Any]:
         ],
         "concurrent_therapies": [
             {
-                "name": "home_exercise",
+                "name": "physical_therapy",  # "PT home program": the lexicons know "PT" only
                 "category": "noninvasive",
                 "outcome": "ongoing",
                 "citation": cite("proc", 35, "Continue PT home program"),
@@ -347,17 +354,17 @@ def g10_botox_claimed_facts() -> dict[str, Any]:
     title says "WITH BOTOX"; the procedure section documents lidocaine only)."""
     return {
         "procedure_status": "performed",
-        "procedure_citations": [cite("proc", 20, "Trigger point injections were performed")],
+        "procedure_citations": [cite("proc", 18, "Trigger point injections were performed")],
         "injected_muscles": [
             {
                 "name": "trapezius",
                 "side": "left",
-                "citation": cite("proc", 22, "L upper trapezius: 2 trigger points"),
+                "citation": cite("proc", 20, "L upper trapezius: 2 trigger points"),
             },
             {
                 "name": "splenius capitis",
                 "side": "left",
-                "citation": cite("proc", 23, "L splenius capitis: 1 trigger point"),
+                "citation": cite("proc", 21, "L splenius capitis: 1 trigger point"),
             },
         ],
         "injectate": [
@@ -404,14 +411,14 @@ def g10_agreeing_facts() -> dict[str, Any]:
             "name": "lidocaine",
             "category": "local_anesthetic",
             "dose": "1%, 3 mL total",
-            "citation": cite("proc", 24, "1% lidocaine, 3 mL total"),
+            "citation": cite("proc", 22, "1% lidocaine, 3 mL total"),
         },
     ]
     facts["excluded_services"] = [
         {
             "kind": "botulinum_toxin",
             "performed": False,
-            "citation": cite("proc", 19, "OnabotulinumtoxinA was NOT administered today"),
+            "citation": cite("proc", 17, "OnabotulinumtoxinA was NOT administered today"),
         }
     ]
     return facts

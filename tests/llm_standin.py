@@ -48,12 +48,19 @@ API_KEY = "sk-test-not-a-real-key"  # never a real key; cassettes must not conta
 
 @dataclass
 class Behaviour:
-    """One scripted answer: HTTP status, JSON body (dict) or raw text, extra headers."""
+    """One scripted answer: HTTP status, JSON body (dict) or raw text, extra headers.
+
+    ``drip`` sends the answer one byte every ``drip`` seconds (the body, or with
+    ``drip_headers`` the status line and headers too), for at most ``drip_for`` seconds before
+    the server drops the connection: a slow server that never stops sending."""
 
     status: int
     body: dict[str, Any] | str
     headers: dict[str, str] = field(default_factory=dict)
     label: str = ""
+    drip: float | None = None
+    drip_headers: bool = False
+    drip_for: float = 10.0
 
 
 def _completion(
@@ -113,6 +120,23 @@ def truncated(
         200,
         _completion(partial, finish_reason, prompt_tokens, completion_tokens),
         label="truncated",
+    )
+
+
+def dripping(
+    behaviour: Behaviour, every: float = 0.2, headers: bool = False, for_at_most: float = 10.0
+) -> Behaviour:
+    """``behaviour`` sent one byte every ``every`` seconds (an answer of ~2 KB would take minutes);
+    the server gives up after ``for_at_most`` seconds so a client without a deadline fails in
+    bounded time instead of hanging the test run."""
+    return Behaviour(
+        behaviour.status,
+        behaviour.body,
+        dict(behaviour.headers),
+        label=f"dripping {behaviour.label}",
+        drip=every,
+        drip_headers=headers,
+        drip_for=for_at_most,
     )
 
 
@@ -261,6 +285,9 @@ class StandIn:
                 else:
                     payload = json.dumps(behaviour.body).encode("utf-8")
                     ctype = "application/json"
+                if behaviour.drip is not None:
+                    self._drip(behaviour, payload, ctype)
+                    return
                 self.send_response(behaviour.status)
                 self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(payload)))
@@ -268,6 +295,30 @@ class StandIn:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _drip(self, behaviour: Behaviour, payload: bytes, ctype: str) -> None:
+                head = (
+                    f"HTTP/1.1 {behaviour.status} OK\r\ncontent-type: {ctype}\r\n"
+                    f"content-length: {len(payload)}\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in behaviour.headers.items())
+                    + "\r\n"
+                ).encode("latin-1")
+                if not behaviour.drip_headers:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    head = b""
+                data = head + payload
+                give_up = time.monotonic() + behaviour.drip_for
+                try:
+                    for i in range(len(data)):
+                        if server._stopped or time.monotonic() > give_up:
+                            break
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(behaviour.drip)
+                except OSError:  # the client gave up and closed the connection
+                    pass
+                self.close_connection = True
 
             def version_string(self) -> str:
                 return "llm-standin"

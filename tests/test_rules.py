@@ -27,6 +27,7 @@ def test_every_catalogue_rule_exists_and_quotes_the_policy(policy):
     assert ids == {f"TPI-A0{i}" for i in range(1, 9)} | {f"TPI-M{i:02d}" for i in range(1, 11)} | {
         "TPI-X01",
         "TPI-X02",
+        "TPI-X03",
     }
     text = " ".join(policy.policy_text.replace("\u2019", "'").split()).lower()
     for rule in policy.rules:

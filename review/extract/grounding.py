@@ -1,8 +1,11 @@
 """Grounding: a model's verbatim quote -> exact character offsets in the source note.
 
-Order: exact match inside the cited sentences, exact match anywhere in the document, then the
-same two searches on a whitespace/case/punctuation-normalised copy whose characters map back to
-original offsets. A quote found nowhere is "unmatched": its fact is dropped before the rules run
+Order: inside the cited sentences (each run of consecutive cited sentences, then the stretch
+from the first to the last), then anywhere in the document; in each place an exact match first,
+then a match on a whitespace/case/punctuation-normalised copy whose characters map back to
+original offsets. So a quote the model copied loosely from the sentence it cited is found there,
+not at an exact copy elsewhere (verification, verify.py, checks the span lies in the cited
+sentences). A quote found nowhere is "unmatched": its fact is dropped before the rules run
 and listed in the recommendation's ``ungrounded``. For every Evidence this returns,
 ``text == document_text[start:end]`` holds by construction.
 """
@@ -11,11 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
 
 from review.extract.llm_schema import Citation, LLMFacts
 from review.extract.offline import merge_side, sort_facts
-from review.lexicon import load_lexicon
+from review.lexicon import canonical_name, load_lexicon
 from review.schema import (
     Evidence,
     ExamFinding,
@@ -52,19 +54,33 @@ def ground(citation: Citation, docs: dict[str, ParsedDocument]) -> tuple[Evidenc
     quote = citation.quote.strip()
     if doc is None or not quote:
         return None, "unmatched"
-    windows = [(s.start, s.end) for s in doc.sentences if s.id in set(citation.sentence_ids)]
-    if windows:
-        windows = [(min(w[0] for w in windows), max(w[1] for w in windows))]
-    windows.append((0, len(doc.text)))
-    for start, end in windows:
+    windows = cited_windows(doc, citation.sentence_ids)
+    if len(windows) > 1:  # a quote that runs across sentences the model did not cite
+        windows.append((windows[0][0], windows[-1][1]))
+    for start, end in [*windows, (0, len(doc.text))]:
         at = doc.text.find(quote, start, end)
         if at != -1:
             return _evidence(doc, at, at + len(quote)), "exact"
-    for start, end in windows:
         span = _normalised_find(doc.text, quote, start, end)
         if span is not None:
             return _evidence(doc, *span), "normalized"
     return None, "unmatched"
+
+
+def cited_windows(doc: ParsedDocument, sentence_ids: list[int]) -> list[tuple[int, int]]:
+    """The cited sentences as character windows, one per run of consecutive sentence ids, in
+    document order: a quote is looked for in what the model cited before anywhere else."""
+    wanted = set(sentence_ids)
+    windows: list[tuple[int, int]] = []
+    previous = None
+    for s in doc.sentences:
+        if s.id in wanted:
+            if previous is not None and previous == s.id - 1:
+                windows[-1] = (windows[-1][0], s.end)
+            else:
+                windows.append((s.start, s.end))
+            previous = s.id
+    return windows
 
 
 def _evidence(doc: ParsedDocument, start: int, end: int) -> Evidence:
@@ -85,19 +101,8 @@ def _normalised_find(text: str, quote: str, start: int, end: int) -> tuple[int, 
     return None
 
 
-@cache
-def _canonical_muscles() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for entry in load_lexicon("muscles").entries:
-        out[entry.name.lower()] = entry.name
-        for phrase in entry.phrases:
-            out.setdefault(phrase.lower(), entry.name)
-    return out
-
-
 def canonical_muscle(name: str) -> str:
-    key = " ".join(name.lower().split())
-    return _canonical_muscles().get(key, key)
+    return canonical_name("muscles", name)
 
 
 def facts_from_llm(answer: LLMFacts, parsed: list[ParsedDocument]) -> tuple[Facts, GroundingStats]:

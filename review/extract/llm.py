@@ -1,18 +1,28 @@
 """LLM extractor: any OpenAI-compatible endpoint through langchain's ChatOpenAI.
 
-The only module that imports langchain or openai. The model reads the parsed documents as numbered
-sentences and returns :class:`~review.extract.llm_schema.LLMFacts` (structured output); answers
-that fail validation are fed back with the error a bounded number of times; 429/5xx and timeouts
-are retried with backoff by the OpenAI client. When extraction finally fails the result carries
-the reason and the case pends; it is never approved. Token usage is counted, failed attempts too.
+The only module that imports langchain, openai or httpx2. The model reads the parsed documents as
+numbered sentences and returns :class:`~review.extract.llm_schema.LLMFacts` (structured output);
+answers that fail validation are fed back with the error a bounded number of times; 429/5xx and
+timeouts are retried with backoff and jitter (:func:`_invoke`). When extraction finally fails the
+result carries the reason and the case pends; it is never approved. Token usage is counted, failed
+attempts too.
+
+Deadlines are wall-clock, enforced in the HTTP client (:func:`_deadline_transport_type`): httpx's own
+timeouts restart on every byte read, so a server that drips its answer could hold a case for
+minutes. ``timeout`` bounds one request from connect to the last body byte; ``case_timeout`` bounds
+one case's extraction across every retry and re-ask (it travels in a context variable set by
+:func:`extract_with_llm`, since the client and its connection pool are shared by threads).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +45,20 @@ class LLMSettings(Strict):
     api_key: SecretStr = SecretStr("not-needed")
     temperature: float = 0.0
     seed: int | None = 0
-    timeout: float = 60.0
+    timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="REVIEW_LLM_TIMEOUT: seconds one HTTP request may take in total, from connecting "
+        "to the last byte of the answer (wall clock, not per read: a server that drips bytes is cut "
+        "off); a request past it is a timeout, retried while the case has time left",
+    )
+    case_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="REVIEW_LLM_CASE_TIMEOUT: seconds one case's extraction may take in total, across "
+        "every HTTP retry and validation re-ask (time waiting for the rate limiter is not counted); "
+        "when it is spent the case pends (TPI-X01: endpoint too slow), it is never approved",
+    )
     max_retries: int = Field(
         default=3, description="HTTP retries on 429/5xx/timeouts, with backoff"
     )
@@ -100,18 +123,14 @@ def build_chat_model(settings: LLMSettings, limiter=None):
     """One ChatOpenAI (and one HTTP connection pool) per settings and limiter, shared by threads.
 
     With a limiter, every HTTP request asks it right before it is sent (an httpx request hook), so
-    the budget holds where the server counts it, retries included."""
+    the budget holds where the server counts it, retries included. Every request goes through
+    the deadline transport (``timeout`` per request, ``case_timeout`` per case)."""
     key = (settings.model_dump_json(), id(limiter))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            import httpx2
             from langchain_openai import ChatOpenAI
 
-            hooks = (
-                {"request": [lambda request: limiter.acquire(len(request.content) // 4)]}
-                if limiter
-                else {}
-            )
+            hooks = {"request": [_limiter_hook(limiter)]} if limiter else {}
             _MODELS[key] = (
                 limiter,
                 ChatOpenAI(
@@ -123,10 +142,196 @@ def build_chat_model(settings: LLMSettings, limiter=None):
                     timeout=settings.timeout,
                     max_retries=0,  # retries are ours (_invoke), with backoff and jitter
                     use_responses_api=settings.use_responses_api,
-                    http_client=httpx2.Client(timeout=settings.timeout, event_hooks=hooks),
+                    http_client=_http_client(settings.timeout, hooks),
                 ),
             )
         return _MODELS[key][1]  # the limiter is kept beside it so its id is never reused
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+@dataclass
+class _CaseClock:
+    deadline: float  # time.monotonic() value
+    seconds: float  # the case_timeout setting, for messages
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+_CASE_CLOCK: contextvars.ContextVar[_CaseClock | None] = contextvars.ContextVar(
+    "review_llm_case_clock", default=None
+)
+"""The running case's deadline: set by extract_with_llm in the thread that sends its requests."""
+_REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "review_llm_request_deadline", default=None
+)
+"""The deadline of the request whose bytes this thread is reading or writing right now."""
+
+
+def _limiter_hook(limiter):
+    def ask(request) -> None:
+        started = time.monotonic()
+        limiter.acquire(len(request.content) // 4)
+        _not_counted(started)
+
+    return ask
+
+
+def _not_counted(started: float) -> None:
+    """Waiting for our own rate limiter is not the endpoint being slow: the case clock stops."""
+    clock = _CASE_CLOCK.get()
+    if clock is not None:
+        clock.deadline += time.monotonic() - started
+
+
+def _http_client(request_timeout: float, hooks: dict):
+    """An httpx2 client whose transports enforce the deadlines. Proxies from the environment
+    still apply (a client given a transport would otherwise ignore them)."""
+    import httpx2
+
+    deadline_transport = _deadline_transport_type()
+
+    def transport(proxy: str | None = None):
+        inner = httpx2.HTTPTransport(proxy=httpx2.Proxy(proxy) if proxy else None)
+        return deadline_transport(inner, request_timeout)
+
+    try:
+        from httpx2._utils import get_environment_proxies
+
+        env = get_environment_proxies()
+    except ImportError:  # pragma: no cover - a future httpx2 without it
+        env = {}
+    mounts = {pattern: transport(url) if url else None for pattern, url in env.items()}
+    return httpx2.Client(
+        timeout=request_timeout, event_hooks=hooks, transport=transport(), mounts=mounts
+    )
+
+
+@cache
+def _deadline_transport_type():
+    """The transport class (built on first use: httpx2 is imported only when a model is)."""
+    import httpcore2
+    import httpx2
+
+    class DeadlineTransport(httpx2.BaseTransport):
+        """Wraps httpx2's HTTPTransport: each request gets a wall-clock deadline (the request
+        timeout, or what is left of the case's, whichever is sooner). Its socket timeouts are
+        capped at the time left, every socket read and write is capped again as it starts (so
+        a server dripping headers or body one byte at a time is cut off), and reading the body
+        stops with a timeout once the deadline has passed."""
+
+        def __init__(self, inner: httpx2.HTTPTransport, request_timeout: float):
+            self._inner = inner
+            self._timeout = request_timeout
+            pool = getattr(inner, "_pool", None)
+            backend = getattr(pool, "_network_backend", None)
+            if backend is not None and not isinstance(backend, DeadlineBackend):
+                pool._network_backend = DeadlineBackend(backend)
+
+        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+            now = time.monotonic()
+            deadline = now + self._timeout
+            clock = _CASE_CLOCK.get()
+            if clock is not None:
+                deadline = min(deadline, clock.deadline)
+            left = deadline - now
+            if left <= 0:
+                raise httpx2.ConnectTimeout("deadline passed before the request", request=request)
+            timeouts = dict(request.extensions.get("timeout") or {})
+            for name in ("connect", "read", "write", "pool"):
+                value = timeouts.get(name)
+                timeouts[name] = left if value is None else min(value, left)
+            request.extensions = {**request.extensions, "timeout": timeouts}
+            token = _REQUEST_DEADLINE.set(deadline)
+            try:
+                response = self._inner.handle_request(request)
+            finally:
+                _REQUEST_DEADLINE.reset(token)
+            response.stream = DeadlineStream(response.stream, deadline, request)
+            return response
+
+        def close(self) -> None:
+            self._inner.close()
+
+    class DeadlineStream(httpx2.SyncByteStream):
+        def __init__(self, inner, deadline: float, request: httpx2.Request):
+            self._inner = inner
+            self._deadline = deadline
+            self._request = request
+
+        def __iter__(self):
+            chunks = iter(self._inner)
+            while True:
+                # set and reset inside one step: a generator may be resumed in another context
+                token = _REQUEST_DEADLINE.set(self._deadline)
+                try:
+                    chunk = next(chunks, None)
+                finally:
+                    _REQUEST_DEADLINE.reset(token)
+                if chunk is None:
+                    return
+                if time.monotonic() > self._deadline:
+                    raise httpx2.ReadTimeout(
+                        "deadline passed reading the body", request=self._request
+                    )
+                yield chunk
+
+        def close(self) -> None:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+
+    def capped(timeout: float | None, error: type[Exception]) -> float | None:
+        deadline = _REQUEST_DEADLINE.get()
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error("request deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    class DeadlineNetworkStream(httpcore2.NetworkStream):
+        def __init__(self, inner):
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, capped(timeout, httpcore2.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, capped(timeout, httpcore2.WriteTimeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+            timeout = capped(timeout, httpcore2.ConnectTimeout)
+            return DeadlineNetworkStream(
+                self._inner.start_tls(ssl_context, server_hostname, timeout)
+            )
+
+        def get_extra_info(self, info: str):
+            return self._inner.get_extra_info(info)
+
+    class DeadlineBackend(httpcore2.NetworkBackend):
+        def __init__(self, inner):
+            self._inner = inner
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            timeout = capped(timeout, httpcore2.ConnectTimeout)
+            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            return DeadlineNetworkStream(stream)
+
+        def connect_unix_socket(self, path, timeout=None, socket_options=None):
+            timeout = capped(timeout, httpcore2.ConnectTimeout)
+            stream = self._inner.connect_unix_socket(path, timeout, socket_options)
+            return DeadlineNetworkStream(stream)
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    return DeadlineTransport
 
 
 def extract_with_llm(
@@ -139,23 +344,35 @@ def extract_with_llm(
     """Ask the model for the facts; never raises for model or endpoint failures.
 
     ``limiter`` (review.ratelimit.RateLimiter) is asked before every request, retries included,
-    so a requests/min or tokens/min budget is never exceeded."""
-    from langchain_core.messages import AIMessage, HumanMessage
-
+    so a requests/min or tokens/min budget is never exceeded. With settings, the whole call is
+    bounded by ``settings.case_timeout`` (each HTTP request by ``settings.timeout``)."""
     if chat_model is None:
         if settings is None:
             raise ValueError("settings or chat_model is required")
         chat_model = build_chat_model(settings, limiter)
         limiter = None  # the HTTP client asks the limiter itself
-    retries = settings.validation_retries if settings else 2
     structured = _structured(chat_model, settings)
     messages: list[Any] = list(prompt.messages(parsed))
+    clock = None  # started once our own set-up is done: it times the endpoint
+    if settings is not None:
+        clock = _CaseClock(time.monotonic() + settings.case_timeout, settings.case_timeout)
+    token = _CASE_CLOCK.set(clock)
+    try:
+        return _extract(structured, messages, settings, limiter)
+    finally:
+        _CASE_CLOCK.reset(token)
+
+
+def _extract(structured, messages: list[Any], settings: LLMSettings | None, limiter) -> LLMResult:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    retries = settings.validation_retries if settings else 2
     usage = LlmUsage()
     last_error = "no answer"
     for _attempt in range(retries + 1):
         out, error = _invoke(structured, messages, settings, limiter, usage)
         if error is not None:
-            return LLMResult(None, usage, f"fact extraction failed: endpoint error: {error}")
+            return LLMResult(None, usage, f"fact extraction failed: {error}")
         raw = out.get("raw")
         _count(usage, raw)
         if out.get("parsing_error") is None and out.get("parsed") is not None:
@@ -185,17 +402,23 @@ RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: LlmUsage):
     """One request with our own retries: 429/5xx/timeouts back off exponentially with jitter,
-    honouring Retry-After; each attempt passes the rate limiter. Returns (output, error)."""
+    honouring Retry-After, while the case deadline leaves time; each attempt passes the rate
+    limiter. Returns (output, None) or (None, reason: "endpoint error: ..." or "endpoint too
+    slow: ...")."""
     import random
-    import time
 
     import openai
 
+    clock = _CASE_CLOCK.get()
     max_retries = settings.max_retries if settings else 0
     estimate = sum(len(str(m[1] if isinstance(m, tuple) else m.content)) for m in messages) // 4
     for attempt in range(max_retries + 1):
+        if clock is not None and clock.remaining() <= 0:
+            return None, _case_too_slow(clock, usage)
         if limiter is not None:
+            started = time.monotonic()
             limiter.acquire(estimate)
+            _not_counted(started)
         usage.calls += 1
         try:
             return structured.invoke(messages), None
@@ -209,13 +432,34 @@ def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: 
             return {"raw": None, "parsed": None, "parsing_error": reason}, None
         except (openai.APIStatusError, openai.APITimeoutError, openai.APIConnectionError) as exc:
             usage.failed_attempts += 1
-            status = getattr(exc, "status_code", None)
-            retryable = status is None or status in RETRYABLE_STATUS
-            if not retryable or attempt == max_retries:
-                return None, _one_line(exc)
+            if isinstance(exc, openai.APITimeoutError):
+                if clock is not None and clock.remaining() <= 0:
+                    return None, _case_too_slow(clock, usage)
+                if attempt == max_retries:
+                    seconds = settings.timeout if settings else None
+                    limit = f"the {seconds:g} s request deadline" if seconds else "the deadline"
+                    return None, (
+                        f"endpoint too slow: no complete answer within {limit} "
+                        f"(REVIEW_LLM_TIMEOUT), {usage.calls} request(s)"
+                    )
+            else:
+                status = getattr(exc, "status_code", None)
+                if (status is not None and status not in RETRYABLE_STATUS) or (
+                    attempt == max_retries
+                ):
+                    return None, f"endpoint error: {_one_line(exc)}"
             delay = _retry_after(exc) or min(0.5 * 2**attempt, 20.0) * (0.5 + random.random())
+            if clock is not None:
+                delay = max(0.0, min(delay, clock.remaining()))
             time.sleep(delay)
-    return None, "no attempt made"
+    return None, "endpoint error: no attempt made"
+
+
+def _case_too_slow(clock: _CaseClock, usage: LlmUsage) -> str:
+    return (
+        f"endpoint too slow: the {clock.seconds:g} s case deadline (REVIEW_LLM_CASE_TIMEOUT) "
+        f"passed after {usage.calls} request(s)"
+    )
 
 
 def _retry_after(exc) -> float | None:

@@ -41,6 +41,8 @@ def render_text(rec: Recommendation, *, width: int = 100, quotes: bool = True) -
         lines.append("")
     if rec.ungrounded:
         lines.append(f"Ungrounded evidence dropped: {len(rec.ungrounded)}")
+    if rec.unverified:
+        lines.append(f"Unverified facts left out of the decision: {len(rec.unverified)}")
     p = rec.provenance
     lines.append(
         f"Policy {p.policy} (rules {p.rules_sha256[:12]}), extractor {p.extractor}, version {p.version}"
