@@ -130,9 +130,18 @@ def iter_inputs(path: Path) -> Iterator[WorkItem]:
                 "check it is readable",
                 source=str(path),
             ) from None
+        root = path.resolve()
         for sub in subs:
-            if sub.is_dir():
-                yield WorkItem(source=str(sub), folder=str(sub))
+            if not sub.is_dir():
+                continue
+            if sub.is_symlink() and not sub.resolve().is_relative_to(root):
+                yield WorkItem(  # an archive's link must not lead the run out of the input
+                    str(sub),
+                    error="case folder is a symlink that leaves the input folder; copy it in",
+                    error_code="C011",
+                )
+                continue
+            yield WorkItem(source=str(sub), folder=str(sub))
         return
     gz = path.suffix == ".gz"
     lineno = 0
@@ -187,6 +196,9 @@ def _line_item(path: Path, lineno: int, line: bytes) -> Iterator[WorkItem]:
             error=f"malformed JSON at column {exc.colno}: {exc.msg}",
             error_code="C003",
         )
+        return
+    except RecursionError:
+        yield WorkItem(source, error="JSON nested too deeply to be a case", error_code="C003")
         return
     if not isinstance(data, dict):
         yield WorkItem(source, error="line is not a JSON object", error_code="C004")
@@ -589,7 +601,7 @@ class _InputState:
 
 
 def _run_locked(input_path: Path, out: Path, options: BatchOptions, progress) -> RunStats:
-    from review.policy.folder import load_policy
+    from review.policy.folder import load_policy, resolve_policy
 
     results = out / RESULTS
     has_results = results.exists() and results.stat().st_size > 0
@@ -600,7 +612,8 @@ def _run_locked(input_path: Path, out: Path, options: BatchOptions, progress) ->
             source=str(results),
         )
     identity = input_identity(input_path)
-    policy = load_policy(options.policy or "hphc-tpi")
+    # the operator's --policy (a registry id or a folder); cases name registry ids only
+    policy = resolve_policy(options.policy) if options.policy else load_policy()
     config = _review_config(options)
     manifest = _manifest(input_path, identity, options, policy, config)
     if options.resume and has_results:
@@ -834,14 +847,14 @@ def _init_worker(config, parent_pid: int | None = None) -> None:
     workers), so a worker ignores SIGINT rather than die mid-case with a traceback."""
     global _WORKER_CONFIG
     from review.parse import build_pipeline
-    from review.policy.folder import load_policy
+    from review.policy.folder import load_policy, resolve_policy
 
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_CONFIG = config
     build_pipeline()
-    load_policy(config.policy or "hphc-tpi")
+    resolve_policy(config.policy) if config.policy else load_policy()
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

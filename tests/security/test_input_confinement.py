@@ -186,3 +186,27 @@ def test_operator_may_name_a_policy_folder_on_the_command_line(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["provenance"]["policy"] == "hphc-tpi"
+
+
+def test_batch_does_not_follow_a_case_folder_link_out_of_the_input(tmp_path, outside):
+    from review.batch import BatchOptions, run_batch
+
+    elsewhere = _case(tmp_path / "elsewhere", [{"id": "p", "path": "proc.txt"}])
+    (elsewhere / "proc.txt").write_text(SECRET_NOTE, encoding="utf-8")
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "linked").symlink_to(elsewhere, target_is_directory=True)
+    run_batch(cases, tmp_path / "out", BatchOptions())
+    text = (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8")
+    assert json.loads(text)["error"]["code"] == "C011"
+    assert "TOP SECRET" not in text
+
+
+def test_batch_jsonl_with_deep_nesting_is_an_error_record(tmp_path):
+    from review.batch import BatchOptions, run_batch
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    run_batch(src, tmp_path / "out", BatchOptions())
+    record = json.loads((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8"))
+    assert record["error"]["code"] == "C003"
