@@ -56,6 +56,7 @@ class Derived(BaseModel):
     # procedure and sites
     procedure_performed: bool = False
     procedure_status: str = "not_mentioned"
+    procedure_status_reason: str = ""
     muscles: list[str] = Field(default_factory=list)
     distinct_muscle_count: int = 0
     region_sites: list[str] = Field(default_factory=list)
@@ -175,6 +176,7 @@ def _claim(d: Derived, case: Case, dos: dt.date | None) -> None:
 def _sites(d: Derived, facts: Facts, count_sides: bool, policy) -> None:
     d.procedure_performed = facts.procedure_performed
     d.procedure_status = facts.procedure_status
+    d.procedure_status_reason = facts.procedure_status_reason or ""
     d.muscles = sorted(
         f"{m.side} {m.name}" if m.side != "unspecified" else m.name for m in facts.injected_muscles
     )

@@ -59,6 +59,8 @@ POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 class Case(Strict):
     case_id: str
     policy: str = "hphc-tpi"
+    payer: str | None = None  # the health plan (FHIR Coverage.payor); chooses a policy with it
+    line_of_business: str | None = None  # e.g. commercial, medicare_advantage, medicaid
     claim: Claim | None = None
     history: list[HistoryItem] = Field(default_factory=list)
     documents: list[Document]
@@ -85,8 +87,21 @@ class Case(Strict):
 
 Side = Literal["left", "right", "bilateral", "unspecified"]
 ProcedureStatus = Literal[
-    "performed", "planned", "historical", "negated", "other_service", "not_mentioned"
+    "performed",
+    "planned",
+    "deferred",
+    "cancelled",
+    "declined",
+    "historical",
+    "negated",
+    "other_service",
+    "not_mentioned",
+    "unclear",
 ]
+"""Today's trigger point injection: done; only planned; put off (deferred); called off after it
+was set up (cancelled); refused by the patient (declined); an earlier one only (historical); said
+not to have been done (negated); another service instead; never mentioned; or ``unclear``: the
+notes do not settle it (no positive evidence, or documents that contradict each other)."""
 Outcome = Literal[
     "failed",
     "partial",
@@ -225,6 +240,7 @@ class Facts(BaseModel):
 
     procedure_performed: bool = False
     procedure_status: ProcedureStatus = "not_mentioned"
+    procedure_status_reason: str | None = None  # why the status is unclear, for the nurse
     procedure_evidence: list[Evidence] = Field(default_factory=list)
     injected_muscles: list[InjectedMuscle] = Field(default_factory=list)
     injected_regions: list[InjectedRegion] = Field(default_factory=list)

@@ -28,6 +28,7 @@ def test_every_catalogue_rule_exists_and_quotes_the_policy(policy):
         "TPI-X01",
         "TPI-X02",
         "TPI-X03",
+        "TPI-X04",
     }
     text = " ".join(policy.policy_text.replace("\u2019", "'").split()).lower()
     for rule in policy.rules:

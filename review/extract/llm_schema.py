@@ -12,7 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from review.schema import Outcome, ProcedureStatus, Side
+from review.schema import Outcome, Side
+
+LLMProcedureStatus = Literal[
+    "performed", "planned", "historical", "negated", "other_service", "not_mentioned"
+]
+"""What prompt v1 asks the model for (a released prompt's schema never changes; the offline
+extractor's finer statuses, ``review.schema.ProcedureStatus``, are a superset)."""
 
 
 class _Model(BaseModel):
@@ -111,7 +117,7 @@ class CitedExcludedService(_Model):
 class LLMFacts(_Model):
     """The model's answer. Lists may be empty; every item carries its citation."""
 
-    procedure_status: ProcedureStatus
+    procedure_status: LLMProcedureStatus
     procedure_citations: list[Citation] = Field(default_factory=list)
     injected_muscles: list[CitedMuscle] = Field(default_factory=list)
     injected_regions: list[CitedRegion] = Field(default_factory=list)
