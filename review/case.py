@@ -83,6 +83,10 @@ def case_from_dict(
     """Validate a case mapping (from JSON, YAML or a JSONL line) and read its note files."""
     if not isinstance(data, dict):
         raise CaseError("C004", f"expected a JSON object, got {type(data).__name__}", source=source)
+    if "resourceType" in data:  # FHIR: a Da Vinci PAS Claim/$submit Bundle
+        from review.fhir.bundle import case_from_bundle
+
+        return case_from_bundle(data, source=source, max_note_chars=max_note_chars)
     try:
         case = Case.model_validate(data)
     except ValidationError as exc:

@@ -38,6 +38,7 @@ class Format(StrEnum):
     json = "json"
     text = "text"
     html = "html"
+    fhir = "fhir"
 
 
 class Extractor(StrEnum):
@@ -58,9 +59,15 @@ def _main(
 def case_command(
     path: Annotated[
         Path,
-        typer.Argument(help="Case folder (case.json + notes), case JSON/YAML file, or a note .txt"),
+        typer.Argument(
+            help="Case folder (case.json + notes), case JSON/YAML file, FHIR PAS Bundle (.json), "
+            "or a note .txt"
+        ),
     ],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    fmt: Annotated[
+        Format,
+        typer.Option("--format", "-f", help="Output format (fhir: a PAS ClaimResponse Bundle)."),
+    ] = Format.text,
     policy: Annotated[
         str | None,
         typer.Option(help="Policy registry id, or a policy folder path; default: the case's own."),
@@ -82,6 +89,7 @@ def case_command(
     """Review one case and print the recommendation.
 
     Example: review case examples/approve-cervical-tpi --format json
+    Example: review case examples/fhir/pend-no-conservative-care.bundle.json --format fhir
     """
     from review.case import load_case
     from review.pipeline import ReviewConfig, review_case
@@ -99,6 +107,10 @@ def case_command(
         from review.report.html import render_html
 
         rendered = render_html(rec, {doc.id: doc.text for doc in case.documents})
+    elif fmt is Format.fhir:
+        from review.fhir.response import render_fhir
+
+        rendered = render_fhir(rec, case, path)
     else:
         rendered = render_json(rec) + "\n" if fmt is Format.json else render_text(rec)
     if out is None:

@@ -114,6 +114,8 @@ class Derived(BaseModel):
     unverified_facts: list[str] = Field(default_factory=list)  # kinds, e.g. injected_muscles
     unverified_fact_count: int = 0
     decision_rests_on_unverified: bool = False  # decision or supported code changes with them
+    # documents sent with the case that could not be read (a PDF, bad base64, empty): TPI-X05
+    unreadable_attachments: list[str] = Field(default_factory=list)
 
 
 def derive(case: Case, facts: Facts, policy) -> Derived:
@@ -135,6 +137,7 @@ def derive(case: Case, facts: Facts, policy) -> Derived:
     _repeat(d, case, facts, dos, settings)
     _injectate(d, facts)
     d.extraction_failed = facts.extraction_error is not None
+    d.unreadable_attachments = sorted(case.unreadable_attachments)
     d.extraction_error = facts.extraction_error or ""
     d.extractor_disagreements = [
         f"{x.fact}: offline {', '.join(x.offline) or 'none'} vs LLM {', '.join(x.llm) or 'none'}"

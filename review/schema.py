@@ -64,6 +64,9 @@ class Case(Strict):
     claim: Claim | None = None
     history: list[HistoryItem] = Field(default_factory=list)
     documents: list[Document]
+    unreadable_attachments: list[str] = Field(default_factory=list)
+    """Attachments that came with the case but could not be read ("attachment 3 is
+    application/pdf: not read"); rule TPI-X05 pends the case with them. Set by the FHIR reader."""
 
     @field_validator("policy")
     @classmethod

@@ -29,6 +29,7 @@ def test_every_catalogue_rule_exists_and_quotes_the_policy(policy):
         "TPI-X02",
         "TPI-X03",
         "TPI-X04",
+        "TPI-X05",
     }
     text = " ".join(policy.policy_text.replace("\u2019", "'").split()).lower()
     for rule in policy.rules:
