@@ -464,6 +464,36 @@ def html_text(markup: str) -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
+NARRATIVE_BLOCKS = {"paragraph", "p", "br", "item", "tr", "list", "table", "content_block"}
+
+
+def _narrative(element: ET.Element) -> str:
+    """A CDA narrative block as text: one line per paragraph, list item or table row."""
+    lines: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        line = " ".join("".join(current).split())
+        if line:
+            lines.append(line)
+        current.clear()
+
+    def walk(node: ET.Element) -> None:
+        block = node.tag.rsplit("}", 1)[-1] in NARRATIVE_BLOCKS
+        if block:
+            flush()
+        current.append(node.text or "")
+        for child in node:
+            walk(child)
+            current.append(child.tail or "")
+        if block:
+            flush()
+
+    walk(element)
+    flush()
+    return "\n".join(lines)
+
+
 def cda_text(markup: str) -> str | None:
     """The human-readable narrative of a C-CDA document: each section's title and text block.
     Doctypes and entities are refused (no entity expansion from a submitted document)."""
@@ -482,8 +512,7 @@ def cda_text(markup: str) -> str | None:
         if title is not None and "".join(title.itertext()).strip():
             blocks.append(" ".join("".join(title.itertext()).split()).upper() + ":")
         if text is not None:
-            body = html_text(ET.tostring(text, encoding="unicode", method="html"))
-            blocks.append(body.strip())
+            blocks.append(_narrative(text).strip())
     return "\n".join(b for b in blocks if b) + "\n" if blocks else None
 
 
