@@ -87,8 +87,13 @@ def test_nurse_decision_makes_the_final_response_human_reviewed():
     path = FHIR / "pend-no-conservative-care.bundle.json"
     case = load_case(path)
     rec = review_case(case)
-    review = {"decision": "approve", "supported_code": "20552", "reason": "PT notes faxed",
-              "reviewer": "rn1", "at": "2026-02-20T10:00:00Z"}  # fmt: skip
+    review = {
+        "decision": "approve",
+        "supported_code": "20552",
+        "reason": "PT notes faxed",
+        "reviewer": "rn1",
+        "at": "2026-02-20T10:00:00Z",
+    }
     out = response_bundle(rec, case, review=review)
     response = Bundle.model_validate(out).entry[0].resource
     assert [e.valueBoolean for e in response.extension if e.url.endswith("wasHumanReviewed")] == [
@@ -187,19 +192,27 @@ def test_bad_bundle_is_a_coded_error_naming_the_path(make, code, where):
 @pytest.mark.parametrize(
     ("attachment", "reason"),
     [
-        ({"contentType": "application/pdf", "data": b64(b"%PDF-1.4 ...")},
-         "attachment 3 is application/pdf: not read"),
-        ({"contentType": "text/plain", "data": "!!!notbase64"},
-         "attachment 3: its data is not valid base64: not read"),
+        (
+            {"contentType": "application/pdf", "data": b64(b"%PDF-1.4 ...")},
+            "attachment 3 is application/pdf: not read",
+        ),
+        (
+            {"contentType": "text/plain", "data": "!!!notbase64"},
+            "attachment 3: its data is not valid base64: not read",
+        ),
         ({"contentType": "text/plain"}, "attachment 3 is empty: not read"),
         ({"contentType": "text/plain", "data": b64("   ")}, "attachment 3 is empty: not read"),
-        ({"contentType": "text/plain", "data": b64(b"\xff\xfe\x00")},
-         "attachment 3 (text/plain) is not UTF-8: not read"),
-        ({"contentType": "text/plain", "url": "https://elsewhere.example/note.txt"},
-         "attachment 3 is a link outside the Bundle (not fetched): not read"),
+        (
+            {"contentType": "text/plain", "data": b64(b"\xff\xfe\x00")},
+            "attachment 3 (text/plain) is not UTF-8: not read",
+        ),
+        (
+            {"contentType": "text/plain", "url": "https://elsewhere.example/note.txt"},
+            "attachment 3 is a link outside the Bundle (not fetched): not read",
+        ),
     ],
     ids=["pdf", "bad-base64", "no-data", "blank", "not-utf8", "external-link"],
-)  # fmt: skip
+)
 def test_unreadable_attachment_pends_with_the_reason(attachment, reason):
     case = case_from_dict(_with_third(attachment), source="b.json")
     assert case.unreadable_attachments == [reason]
@@ -224,9 +237,13 @@ def test_html_and_cda_attachments_are_read_as_their_narrative():
     paragraphs = "".join(f"<p>{line}</p>" for line in note.splitlines() if line.strip())
     html_bundle = _bundle()
     _doc(html_bundle, "proc")["content"] = [
-        {"attachment": {"contentType": "text/html",
-                        "data": b64(f"<html><script>x()</script><body>{paragraphs}</body></html>")}}
-    ]  # fmt: skip
+        {
+            "attachment": {
+                "contentType": "text/html",
+                "data": b64(f"<html><script>x()</script><body>{paragraphs}</body></html>"),
+            }
+        }
+    ]
     cda = (
         '<ClinicalDocument xmlns="urn:hl7-org:v3"><component><structuredBody><component>'
         f"<section><title>Procedure</title><text>{paragraphs}</text></section>"
@@ -287,10 +304,12 @@ def test_cli_fhir_output_is_deterministic():
     runs = [
         subprocess.run(
             [sys.executable, "-m", "review.cli", "case", str(path), "--format", "fhir"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     assert runs[0] == runs[1]
     assert Bundle.model_validate_json(runs[0]).entry[0].resource.outcome == "complete"
 

@@ -259,6 +259,10 @@ def create_app(
     )
     app.state.source = source
     app.state.store = store
+    from review.workbench.fhir_api import create_fhir_app
+
+    # the FHIR JSON API for payer systems: its own sub-app, outside the browser-form CSRF rule
+    app.mount("/fhir", create_fhir_app(source, store))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
 
     @app.middleware("http")

@@ -1,6 +1,7 @@
 """Where the workbench's cases come from: case folders reviewed on load, or a batch's results.
 
-``--cases DIR``: a case folder, or a folder of case folders; each is reviewed once with
+``--cases DIR``: a case folder, a folder of case folders, or a folder of FHIR PAS Bundles
+(``*.json``); each is reviewed once with
 :func:`review.pipeline.review_case` when the workbench starts and kept in memory.
 ``--results DIR``: ``DIR/results.jsonl`` from ``review batch``; a record's note text is shown only
 when its source case folder still exists (else the report shows the evidence quotes).
@@ -57,6 +58,17 @@ class CaseSource:
         entry.slug = slug
         self._by_slug[slug] = entry
 
+    def replace(self, entry: CaseEntry) -> None:
+        """Add a case (a FHIR submission), or put a resubmission in its place (same key)."""
+        for i, old in enumerate(self.entries):
+            if old.key == entry.key:
+                self.entries[i] = entry
+                entry.slug = old.slug
+                self._by_slug[old.slug] = entry
+                return
+        self.entries.append(entry)
+        self._add(entry)
+
     def get(self, slug: str) -> CaseEntry | None:
         return self._by_slug.get(slug)
 
@@ -85,6 +97,16 @@ def _dos(case: Case) -> str | None:
     return max(dates).isoformat() if dates else None
 
 
+def _bundle_files(folder: Path) -> list[Path]:
+    """The ``*.json`` files of a folder that is not a case folder and holds no notes."""
+    from review.case import CASE_FILE_NAMES, NOTE_SUFFIXES
+
+    names = [p for p in folder.iterdir() if p.is_file()]
+    if any(p.name in CASE_FILE_NAMES or p.suffix.lower() in NOTE_SUFFIXES for p in names):
+        return []
+    return sorted(p for p in names if p.suffix.lower() == ".json")
+
+
 def load_cases(
     folder: str | Path, review: Callable[[Case], Recommendation] | None = None
 ) -> CaseSource:
@@ -101,8 +123,16 @@ def load_cases(
         )
     if any((root / name).is_file() for name in CASE_FILE_NAMES):
         folders = [root]
+    elif _bundle_files(root):  # a folder of FHIR bundles (or case JSON files): each is a case
+        folders = _bundle_files(root)
     else:
-        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        # a folder of FHIR bundles among the case folders (examples/fhir) is not a case: it is
+        # served on its own (--cases examples/fhir)
+        folders = sorted(
+            p
+            for p in root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and not _bundle_files(p)
+        )
     entries = []
     for sub in folders:
         try:
