@@ -132,6 +132,17 @@ def iter_inputs(path: Path) -> Iterator[WorkItem]:
             ) from None
         root = path.resolve()
         for sub in subs:
+            if sub.is_file() and sub.suffix.lower() == ".json" and not sub.name.startswith("."):
+                # a FHIR PAS Bundle (or a case JSON) among the case folders: one case each
+                if sub.is_symlink() and not sub.resolve().is_relative_to(root):
+                    yield WorkItem(
+                        str(sub),
+                        error="case file is a symlink that leaves the input folder; copy it in",
+                        error_code="C011",
+                    )
+                else:
+                    yield WorkItem(source=str(sub), folder=str(sub))
+                continue
             if not sub.is_dir():
                 continue
             if sub.is_symlink() and not sub.resolve().is_relative_to(root):
@@ -140,6 +151,13 @@ def iter_inputs(path: Path) -> Iterator[WorkItem]:
                     error="case folder is a symlink that leaves the input folder; copy it in",
                     error_code="C011",
                 )
+                continue
+            bundles = _bundle_files(sub)
+            if bundles:  # a folder of FHIR bundles (examples/fhir): each file is a case
+                for file in bundles:
+                    if file.is_symlink() and not file.resolve().is_relative_to(root):
+                        continue
+                    yield WorkItem(source=str(file), folder=str(file))
                 continue
             yield WorkItem(source=str(sub), folder=str(sub))
         return
@@ -173,6 +191,19 @@ def iter_inputs(path: Path) -> Iterator[WorkItem]:
             "records up to there are in results.jsonl; fix the file and rerun with --resume",
             source=str(path),
         ) from None
+
+
+def _bundle_files(folder: Path) -> list[Path]:
+    """The ``*.json`` files of a folder that is not a case folder and holds no notes."""
+    from review.case import CASE_FILE_NAMES, NOTE_SUFFIXES
+
+    try:
+        names = [p for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return []
+    if any(p.name in CASE_FILE_NAMES or p.suffix.lower() in NOTE_SUFFIXES for p in names):
+        return []
+    return sorted(p for p in names if p.suffix.lower() == ".json")
 
 
 def _line_item(path: Path, lineno: int, line: bytes) -> Iterator[WorkItem]:
@@ -271,7 +302,9 @@ def case_from_item(item: WorkItem):
     if item.folder:
         return load_case(item.folder)
     data = item.data or {}
-    if "documents" not in data:  # a note record: {"id", "text"} -> an audit case
+    if (
+        "documents" not in data and "resourceType" not in data
+    ):  # a note record: {"id", "text"} -> an audit case
         if not isinstance(data.get("text"), str):
             raise CaseError(
                 "C004",

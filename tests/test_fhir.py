@@ -320,3 +320,20 @@ def test_bad_base64_does_not_change_the_submitted_bundle():
     case_from_dict(bundle, source="b.json")
     assert bundle == before
     assert base64  # used by the builder's b64
+
+
+def test_batch_reviews_a_folder_and_an_ndjson_of_bundles(tmp_path):
+    from review.batch import BatchOptions, run_batch
+
+    ndjson = tmp_path / "bundles.ndjson"
+    lines = [json.dumps(json.loads(p.read_text())) for p in sorted(FHIR.glob("*.json"))]
+    lines.append('{"resourceType": "Bundle", "id": "empty", "type": "collection"}')
+    ndjson.write_text("\n".join(lines) + "\n")
+    for source, out in ((ndjson, tmp_path / "a"), (FHIR, tmp_path / "b")):
+        run_batch(source, out, BatchOptions())
+        records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+        got = {r["case_id"]: r.get("decision") or r["error"]["code"] for r in records}
+        want = {"EX-001": "approve", "EX-002": "pend", "EX-003": "deny"}
+        if source == ndjson:
+            want["empty"] = "F002"
+        assert got == want
