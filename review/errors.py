@@ -2,7 +2,10 @@
 
 The CLI prints ``str(error)`` as one line and exits 2 for input errors; the batch runner turns the
 error into a record for that case and goes on. Codes: C0xx case input, R0xx rules and policy
-folders, L0xx lexicons and other packaged resources, W0xx the workbench, A0xx its audit trail.
+folders, L0xx lexicons and other packaged resources, W0xx the workbench, A0xx its audit trail,
+F0xx FHIR input (review/fhir: F001 not a Bundle, F002 no Claim, F003 not valid FHIR R4, F004 an
+unknown code system, F005 a claim item that does not fit, F006 a request body too big, F007 no
+such ClaimResponse).
 """
 
 from __future__ import annotations
