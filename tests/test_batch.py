@@ -18,7 +18,10 @@ from review.errors import ReviewError
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE_DIRS = sorted(
-    p for base in ("examples", "tests/golden/cases") for p in (ROOT / base).iterdir() if p.is_dir()
+    p
+    for base in ("examples", "tests/golden/cases")
+    for p in (ROOT / base).iterdir()
+    if (p / "case.json").is_file()  # case folders (not examples/fhir, a folder of bundles)
 )
 
 

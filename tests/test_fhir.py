@@ -210,8 +210,12 @@ def test_bad_bundle_is_a_coded_error_naming_the_path(make, code, where):
             {"contentType": "text/plain", "url": "https://elsewhere.example/note.txt"},
             "attachment 3 is a link outside the Bundle (not fetched): not read",
         ),
+        (
+            {"contentType": "text/plain", "data": b64("a" * 1_000_001)},
+            "attachment 3 has 1,000,001 characters (limit 1,000,000): not read",
+        ),
     ],
-    ids=["pdf", "bad-base64", "no-data", "blank", "not-utf8", "external-link"],
+    ids=["pdf", "bad-base64", "no-data", "blank", "not-utf8", "external-link", "too-long"],
 )
 def test_unreadable_attachment_pends_with_the_reason(attachment, reason):
     case = case_from_dict(_with_third(attachment), source="b.json")

@@ -339,13 +339,11 @@ def _documents(claim, index, order, bad_data, where, source, max_note_chars):
         if text is None:
             unreadable.append(problem)
             continue
-        if len(text) > max_note_chars:
-            raise CaseError(
-                "C008",
-                f"{label} has {len(text):,} characters (limit {max_note_chars:,}); split the document",
-                source=source,
-                field=f"{where}.supportingInfo",
+        if len(text) > max_note_chars:  # as a case folder's note limit, but one attachment
+            unreadable.append(
+                f"{label} has {len(text):,} characters (limit {max_note_chars:,}): not read"
             )
+            continue
         doc_id = _doc_id(target.id, number, seen_ids)
         documents.append(Document(id=doc_id, kind=kind, date=date, text=text))
     return documents, unreadable
