@@ -3,11 +3,11 @@
 CDex-style ``Task`` for missing documentation (:mod:`review.fhir.response`).
 
 Parsing and serialisation go through ``fhir.resources``' **R4B** models. The package ships no R4
-(4.0.1) models; R4B (4.3) was a deliberately small release over R4 whose changes are confined to
-resources this pipeline does not read (e.g. medication definition, subscriptions): the Claim,
-ClaimResponse, Coverage, DocumentReference, Binary, Patient, Task and CapabilityStatement
-structures an R4 PAS/CDex exchange uses validate the same way, so R4 content is read and written
-with the R4B classes and the output still says ``fhirVersion 4.0.1`` where it is asked.
+(4.0.1) models (8.x carries R4B, R5 and STU3); R4B (4.3) was a small release over R4 whose
+substantive changes are in resources this pipeline does not use (medication definition,
+subscriptions, evidence). The elements read and written here (Claim, ClaimResponse, Coverage,
+DocumentReference, Binary, Patient, Task, CapabilityStatement) are the same in both, so R4
+content validates and round-trips with the R4B classes; the CapabilityStatement says 4.0.1.
 """
 
 from review.fhir.bundle import case_from_bundle, is_bundle
