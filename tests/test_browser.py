@@ -13,9 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +23,12 @@ if not CHROMIUM.is_file():
         "no /usr/bin/chromium (Debian: apt-get install -y chromium)", allow_module_level=True
     )
 pytest.importorskip("fastapi", reason="the workbench extra is not installed")
-uvicorn = pytest.importorskip("uvicorn", reason="the workbench extra is not installed")
+pytest.importorskip("uvicorn", reason="the workbench extra is not installed")
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright (Python package) is not installed"
 )
+
+from live_server import serve  # noqa: E402
 
 from review.workbench.app import create_app  # noqa: E402
 from review.workbench.cases import load_cases  # noqa: E402
@@ -52,22 +51,8 @@ CHROMIUM_ARGS = [
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("workbench") / "audit.sqlite"
     app = create_app(load_cases(EXAMPLES), db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve(app) as base:
+        yield base, db
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir_bundles import b64, bundle_from_case
+from live_server import serve
 
 from review.workbench.app import create_app
 from review.workbench.cases import load_cases
@@ -29,21 +26,8 @@ FHIR = ROOT / "examples" / "fhir"
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("fhir-api") / "audit.sqlite"
     app = create_app(load_cases(ROOT / "examples" / "deny-dry-needling"), db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve(app) as base:
+        yield base
 
 
 def post(base: str, body: bytes, **headers) -> httpx.Response:
