@@ -94,6 +94,13 @@ BROKEN = [
     ),
     ("not CEL", {"met_when": "exam_feature_count >= = 2"}, "R008", "not valid CEL"),
     (
+        "int compared with a string",
+        {"met_when": "exam_feature_count >= 'two'"},
+        "R021",
+        "does not type-check",
+    ),
+    ("not a bool", {"met_when": "exam_feature_count + 1"}, "R021", "gives int, not bool"),
+    (
         "quote not in policy",
         {"policy_text": "Trigger points must be photographed."},
         "R007",

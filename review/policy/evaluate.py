@@ -7,14 +7,12 @@ Status order: ``applies_when`` false -> not_applicable; ``met_when`` -> met;
 from __future__ import annotations
 
 from review.derive import Derived
-from review.policy.folder import Policy, Rule
+from review.policy.folder import Policy, Rule, cel_env
 from review.schema import Evidence, Fact, Facts, Finding
 
 
 def evaluate(derived: Derived, facts: Facts, policy: Policy) -> list[Finding]:
-    import celpy
-
-    activation = celpy.json_to_cel(derived.model_dump())
+    activation = cel_env().Activation(derived.model_dump())
     values = _display_values(derived)
     return [_finding(rule, activation, values, facts) for rule in policy.rules]
 
@@ -48,14 +46,18 @@ def _true(rule: Rule, name: str, activation) -> bool:
     program = rule.programs[name]
     if isinstance(program, bool):  # a literal "true"/"false" condition
         return program
-    result = program.evaluate(activation)
-    if isinstance(result, Exception):  # celpy returns CELEvalError values instead of raising
+    from cel_expr_python import cel
+
+    result = program.eval(activation)
+    if result.type() == cel.Type.ERROR:  # compiled CEL returns an ERROR value, never raises
         from review.errors import RulesError
 
         raise RulesError(
-            "R020", f"rule {rule.spec.id}: {name} failed to evaluate: {result}", source=rule.spec.id
+            "R020",
+            f"rule {rule.spec.id}: {name} failed to evaluate: {result.value()}",
+            source=rule.spec.id,
         )
-    return bool(result)
+    return result.value() is True
 
 
 def _evidence(sources: list[str], facts: Facts) -> list[Evidence]:

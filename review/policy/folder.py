@@ -323,7 +323,11 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
                 )
             # a literal needs no interpreter (most rules leave two of their three conditions as one)
             literal = expr.strip()
-            programs[name] = literal == "true" if literal in ("true", "false") else env.program(ast)
+            programs[name] = (
+                literal == "true"
+                if literal in ("true", "false")
+                else compile_condition(expr, f"rule {rule.id}: {name}", str(path))
+            )
         for source in rule.evidence:
             if source not in facts_fields:
                 raise RulesError(
@@ -353,6 +357,38 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
                     )
         rules.append(Rule(rule, programs))
     return rules
+
+
+@cache
+def cel_env():
+    """The compiled-CEL environment: every Derived symbol declared with its type, so a
+    condition is type-checked once, at load."""
+    from cel_expr_python import cel
+
+    types = {bool: cel.Type.BOOL, int: cel.Type.INT, str: cel.Type.STRING}
+    types[list[str]] = cel.Type.List(cel.Type.STRING)
+    variables = {name: types[f.annotation] for name, f in Derived.model_fields.items()}
+    return cel.NewEnv(variables=variables)
+
+
+def compile_condition(expr: str, what: str, source: str):
+    """One condition as a compiled, type-checked CEL expression returning bool (R021)."""
+    from cel_expr_python import cel
+
+    try:
+        program = cel_env().compile(expr)
+    except RuntimeError as exc:
+        detail = str(exc).removeprefix("INVALID_ARGUMENT: ").replace("ERROR: <input>:", "at ")
+        raise RulesError(
+            "R021", f"{what} does not type-check: {detail.splitlines()[0]}", source=source
+        ) from None
+    if program.return_type() != cel.Type.BOOL:
+        raise RulesError(
+            "R021",
+            f"{what} does not type-check: it gives {program.return_type().name().lower()}, not bool",
+            source=source,
+        )
+    return program
 
 
 def _identifiers(ast) -> set[str]:
