@@ -270,7 +270,12 @@ def _field_sets(
             None
             if gold.prior_treatments is None
             else {f"{k}:{v}" for k, v in gold.prior_treatments.items()},
-            {f"{t.name}:{t.outcome}" for t in facts.prior_treatments},
+            # the labels have no "ongoing": an ongoing treatment with no word on how it works
+            # is "unknown" (eval/README.md conventions)
+            {
+                f"{t.name}:{'unknown' if t.outcome == 'ongoing' else t.outcome}"
+                for t in facts.prior_treatments
+            },
         ),
         "procedure_performed": ({str(gold.procedure_performed)}, {str(facts.procedure_performed)}),
         "injection_sites": (

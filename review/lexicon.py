@@ -11,11 +11,12 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from review.errors import ResourceError
+from review.errors import ResourceError, did_you_mean
 from review.schema import Strict
 from review.yamlfile import load_yaml
 
@@ -26,7 +27,6 @@ TARGET_KINDS = (
     "injectates",
     "exam_findings",
     "treatments",
-    "outcomes",
     "excluded_services",
 )
 """Lexicons matched as targets, in priority order when phrases collide across files."""
@@ -38,7 +38,6 @@ LABELS = {
     "injectates": "injectate",
     "exam_findings": "exam_finding",
     "treatments": "treatment",
-    "outcomes": "outcome",
     "excluded_services": "excluded_service",
 }
 
@@ -54,11 +53,13 @@ class Entry(Strict):
     """Regular expressions over the note text, for wording a phrase list cannot enumerate
     ("cervical rotation limited", "erector spinae plane (ESP) block"); case-sensitive unless
     they start with (?i)."""
+    token_patterns: list[str] = Field(default_factory=list)
+    """Compositional token patterns over the word classes of vocab.yaml (see its header)."""
 
     @model_validator(mode="after")
     def _has_something_to_match(self) -> Entry:
-        if not self.phrases and not self.patterns:
-            raise ValueError("an entry needs phrases or patterns")
+        if not self.phrases and not self.patterns and not self.token_patterns:
+            raise ValueError("an entry needs phrases, patterns or token_patterns")
         for pattern in self.patterns:
             try:
                 re.compile(pattern)
@@ -73,6 +74,180 @@ class Lexicon(Strict):
     version: int
     kind: str
     entries: list[Entry] = Field(min_length=1)
+
+
+CONTEXT_CATEGORIES = (
+    "NEGATED_EXISTENCE",
+    "POSSIBLE_EXISTENCE",
+    "HYPOTHETICAL",
+    "HISTORICAL",
+    "FAMILY",
+    "STATUS_PERFORMED",
+    "STATUS_PLANNED",
+    "STATUS_DEFERRED",
+    "STATUS_CANCELLED",
+    "STATUS_DECLINED",
+    "STATUS_NEGATED",
+    "STATUS_HISTORICAL",
+    "STATUS_NONE_BEFORE",
+    "OUTCOME_FAILED",
+    "OUTCOME_PARTIAL",
+    "OUTCOME_EFFECTIVE",
+    "OUTCOME_NOT_TOLERATED",
+    "OUTCOME_CONTRAINDICATED",
+    "OUTCOME_ONGOING",
+    "OUTCOME_LOW",
+    "OUTCOME_HIGH",
+    "CLAUSE_BREAK",
+    "FIELD_BREAK",
+    "PSEUDO",
+)
+"""Every ConText modifier category the extractor reads (context.yaml may use no other)."""
+
+
+class ContextEntry(Strict):
+    """One ConText modifier rule family (context.yaml)."""
+
+    category: str
+    direction: Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO"]
+    allowed_types: list[str] | None = None
+    terminated_by: list[str] = Field(default_factory=list)
+    max_scope: int | None = Field(default=None, ge=1)
+    max_targets: int | None = Field(default=None, ge=1)
+    phrases: list[str] = Field(default_factory=list)
+    token_patterns: list[str] = Field(default_factory=list)
+
+
+class ContextLexicon(Strict):
+    version: int
+    kind: Literal["context"]
+    entries: list[ContextEntry] = Field(min_length=1)
+
+
+class Vocab(Strict):
+    version: int
+    kind: Literal["vocab"]
+    classes: dict[str, list[str]]
+
+
+_QUANTIFIER = re.compile(r"^(.*?)(\?|\*|\+|\{\d*,\d*\}|\{\d+\})$")
+
+
+def token_pattern(text: str, classes: dict[str, list[str]]) -> list[dict]:
+    """A token pattern written in the vocab.yaml notation -> a spaCy Matcher pattern.
+    Raises ValueError naming the problem (an unknown class, an empty token)."""
+    out: list[dict] = []
+    for raw in text.split():
+        match = _QUANTIFIER.match(raw)
+        body, op = (match.group(1), match.group(2)) if match and match.group(1) else (raw, "")
+        if body == "_":
+            token: dict = {}
+        elif body == "#num":
+            token = {"LIKE_NUM": True}
+        elif body.startswith("@") or "|" in body:
+            words: set[str] = set()
+            for part in body.split("|"):
+                if not part:
+                    raise ValueError(f"empty alternative in {text!r}")
+                if part.startswith("@"):
+                    name = part[1:]
+                    if name not in classes:
+                        raise ValueError(
+                            f"unknown word class {name!r} in {text!r}"
+                            + did_you_mean(name, classes, "; classes are in vocab.yaml")
+                        )
+                    words.update(w.lower() for w in classes[name])
+                else:
+                    words.add(part.lower())
+            token = {"LOWER": {"IN": sorted(words)}}
+        else:
+            token = {"LOWER": body.lower()}
+        if op:
+            token["OP"] = op
+        out.append(token)
+    if not out or all(
+        t.get("OP") in ("?", "*") or str(t.get("OP", "")).startswith("{0") for t in out
+    ):
+        raise ValueError(f"pattern {text!r} can match nothing")
+    return out
+
+
+@cache
+def load_vocab() -> Vocab:
+    path = lexicon_dir() / "vocab.yaml"
+    return _load_model(path, Vocab, "vocab")
+
+
+@cache
+def load_context() -> ContextLexicon:
+    """context.yaml, checked: known categories and target types, every token pattern compiles,
+    and no phrase belongs to two rules (medspaCy keeps one match per span, so the second rule
+    would silently never fire)."""
+    path = lexicon_dir() / "context.yaml"
+    lexicon = _load_model(path, ContextLexicon, "context")
+    classes = load_vocab().classes
+    labels = set(LABELS.values())
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(lexicon.entries):
+        where = f"entries[{i}]"
+        if entry.category not in CONTEXT_CATEGORIES:
+            raise ResourceError(
+                "L003",
+                f"unknown category {entry.category!r}"
+                + did_you_mean(entry.category, CONTEXT_CATEGORIES),
+                source=str(path),
+                field=where,
+            )
+        for name in [*(entry.allowed_types or []), *entry.terminated_by]:
+            known = labels if name in (entry.allowed_types or []) else set(CONTEXT_CATEGORIES)
+            if name not in known:
+                raise ResourceError(
+                    "L003",
+                    f"unknown target type or category {name!r}" + did_you_mean(name, known),
+                    source=str(path),
+                    field=where,
+                )
+        for pattern in entry.token_patterns:
+            try:
+                token_pattern(pattern, classes)
+            except ValueError as exc:
+                raise ResourceError("L003", str(exc), source=str(path), field=where) from None
+        for phrase in entry.phrases:
+            key = " ".join(phrase.lower().split())
+            if key in seen:
+                raise ResourceError(
+                    "L004",
+                    f"phrase {phrase!r} is in entries[{seen[key]}] and {where}; a span takes one "
+                    "rule, so keep it in one",
+                    source=str(path),
+                )
+            seen[key] = i
+    return lexicon
+
+
+def _load_model(path: Path, model, kind: str):
+    if not path.is_file():
+        raise ResourceError(
+            "L001", "lexicon file is missing; reinstall the package", source=str(path)
+        )
+    try:
+        return model.model_validate(load_yaml(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise ResourceError("L002", f"invalid {kind} file: {first}", source=str(path)) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        hint = (
+            ' (YAML reads a bare no/yes/on/off as true/false: quote it, "no")'
+            if isinstance(err.get("input"), bool)
+            else ""
+        )
+        raise ResourceError(
+            "L002",
+            f"invalid {kind} file: {err['msg']}{hint}",
+            source=str(path),
+            field=".".join(str(part) for part in err["loc"]),
+        ) from None
 
 
 def lexicon_dir() -> Path:
@@ -95,6 +270,14 @@ def load_lexicon(kind: str) -> Lexicon:
         raise ResourceError(
             "L002", f"kind is {lexicon.kind!r}, expected {kind!r}", source=str(path)
         )
+    for i, entry in enumerate(lexicon.entries):
+        for pattern in entry.token_patterns:
+            try:
+                token_pattern(pattern, load_vocab().classes)
+            except ValueError as exc:
+                raise ResourceError(
+                    "L003", str(exc), source=str(path), field=f"entries[{i}]"
+                ) from None
     return lexicon
 
 

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING
 
 from review.case import MAX_NOTE_CHARS
 from review.errors import CaseError
-from review.lexicon import LABELS, TARGET_KINDS, load_lexicon
-from review.schema import Document, Mention, ParsedDocument, Section, Sentence
+from review.lexicon import (
+    LABELS,
+    TARGET_KINDS,
+    load_context,
+    load_lexicon,
+    load_vocab,
+    token_pattern,
+)
+from review.schema import Cue, Document, Mention, ParsedDocument, Reach, Section, Sentence
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -102,9 +109,9 @@ def build_pipeline() -> Language:
     """Build the spaCy/medspaCy pipeline once per process."""
     import spacy
     from loguru import logger
-    from medspacy.context import ConText, ConTextRule  # noqa: F401 (registers the factory)
+    from medspacy.context import ConText  # noqa: F401 (registers the span extensions' owner)
     from medspacy.section_detection import Sectionizer, SectionRule  # noqa: F401
-    from medspacy.target_matcher import TargetMatcher, TargetRule  # noqa: F401
+    from medspacy.target_matcher import TargetRule
     from spacy.language import Language
 
     logger.disable("PyRuSH")  # PyRuSH logs every token at import-time default level
@@ -115,11 +122,7 @@ def build_pipeline() -> Language:
             "review_targets", func=lambda nlp, name: TargetSpans(nlp, _target_rules(TargetRule))
         )
     if not Language.has_factory("review_context"):
-        Language.factory(
-            "review_context",
-            default_config={"rules": None},
-            func=lambda nlp, name, rules: _sentence_context_type()(nlp, name, rules=rules),
-        )
+        Language.factory("review_context", func=lambda nlp, name: SentenceContext(nlp))
     if not Language.has_factory("review_regex_targets"):
         Language.factory("review_regex_targets", func=lambda nlp, name: RegexTargets(TargetRule))
 
@@ -138,53 +141,223 @@ def build_pipeline() -> Language:
         "medspacy_sectionizer", config={"rules": None, "require_start_line": True}
     )
     sectionizer.add(_section_rules(SectionRule, nlp))
-    context = nlp.add_pipe("review_context", config={"rules": None})
-    context.add(_default_context_rules(ConTextRule, context.DEFAULT_RULES_FILEPATH))
-    context.add(_context_rules(ConTextRule))
+    nlp.add_pipe("review_context")
     return nlp
 
 
 def _target_rules(rule_type) -> list:
+    """One medspaCy TargetRule per lexicon phrase and token pattern, in lexicon priority order
+    (a phrase owned by an earlier lexicon is skipped in a later one)."""
+    classes = load_vocab().classes
     rules = []
     seen: set[str] = set()
     for kind in TARGET_KINDS:
         label = LABELS[kind]
         for entry in load_lexicon(kind).entries:
+            meta = {"name": entry.name, "category": entry.category}
             for phrase in entry.phrases:
                 key = phrase.lower()
                 if key in seen:  # an earlier (higher-priority) lexicon owns this phrase
                     continue
                 seen.add(key)
-                meta = {"name": entry.name, "category": entry.category}
                 rules.append(rule_type(phrase, label, metadata=meta))
+            for i, text in enumerate(entry.token_patterns):
+                pattern = token_pattern(text, classes)
+                rules.append(rule_type(f"{entry.name}:{i}", label, pattern=pattern, metadata=meta))
     return rules
 
 
-class TargetSpans:
-    """medspaCy's TargetMatcher (lexicon phrases as targets) with its matches put into
-    ``doc.ents`` in one assignment. medspaCy appends each match with ``doc.ents += (span,)``,
-    which rebuilds every entity each time: quadratic in the matches of a document (a
-    100,000-character note took a minute). Same result: in match order, a span that overlaps
-    one already kept is skipped."""
+class RuleMatcher:
+    """medspaCy rules (target or ConText rules) matched with spaCy's PhraseMatcher (literal
+    phrases) and Matcher (token patterns); overlapping matches keep the longest (medspaCy's
+    pruning). Phrases are tokenized with ``make_doc``: medspaCy's own matcher runs the whole
+    pipeline once per phrase when it is built, which dominated start-up.
+
+    Token patterns never cross a sentence, so each runs only on the sentences holding one of
+    the words it cannot match without (its anchor: the smallest word set among its required
+    tokens). spaCy's Matcher costs patterns x tokens, most of it in Python set predicates;
+    anchoring cuts the tokens each pattern sees without changing what it matches."""
 
     def __init__(self, nlp: Language, rules: list):
-        from medspacy.target_matcher import TargetMatcher
+        from spacy.matcher import Matcher, PhraseMatcher
 
-        self.matcher = TargetMatcher(nlp, "review_targets", result_type=None)
-        self.matcher.add(rules)
+        self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.rules: dict[str, object] = {}
+        groups: dict[frozenset[str] | None, list[tuple[str, list]]] = {}
+        for i, rule in enumerate(rules):
+            key = f"{rule.category}_{i}"
+            self.rules[key] = rule
+            if rule.pattern is None:
+                self.phrases.add(key, [nlp.make_doc(rule.literal.lower())])
+            else:
+                groups.setdefault(_anchor(rule.pattern), []).append((key, rule.pattern))
+        self.order = {nlp.vocab.strings.add(key): i for i, key in enumerate(self.rules)}
+        self.anchored: list[tuple[frozenset[str] | None, object]] = []
+        for anchor, patterns in groups.items():
+            matcher = Matcher(nlp.vocab)
+            for key, pattern in patterns:
+                matcher.add(key, [pattern])
+            self.anchored.append((anchor, matcher))
+
+    def __call__(self, doc: Doc) -> list[tuple[object, int, int]]:
+        from medspacy.common.util import prune_overlapping_matches
+
+        matches = list(self.phrases(doc))
+        if self.anchored:
+            matches += self._token_matches(doc)
+        matches = prune_overlapping_matches(matches) if matches else []
+        strings = doc.vocab.strings
+        return [(self.rules[strings[match_id]], start, end) for match_id, start, end in matches]
+
+    def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
+        sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+        where: dict[str, set[int]] = {}
+        for k, sent in enumerate(sentences):
+            for token in sent:
+                where.setdefault(token.lower_, set()).add(k)
+        out = []
+        for anchor, matcher in self.anchored:
+            if anchor is None:
+                hits = range(len(sentences))
+            else:
+                hits = sorted(set().union(*(where.get(w, ()) for w in anchor)))
+            for k in hits:
+                sent = sentences[k]
+                out += [(m, sent.start + a, sent.start + b) for m, a, b in matcher(sent)]
+        # equal spans: the rule listed first wins (the pruning keeps the first of a tie)
+        return sorted(out, key=lambda m: (m[1], m[2], self.order[m[0]]))
+
+
+def _anchor(pattern: list[dict]) -> frozenset[str] | None:
+    """The rarest set of words one of the pattern's required tokens must be (None: no such
+    token, the pattern runs on every sentence). Rarest by a cheap estimate: a set holding
+    function words or punctuation ("to", "of", ",") is found in most sentences, so a set of
+    content words wins even when it is larger."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    best: tuple[int, int, frozenset[str]] | None = None
+    for token in pattern:
+        if token.get("OP") not in (None, "+"):
+            continue
+        lower = token.get("LOWER")
+        if isinstance(lower, str):
+            words = frozenset({lower})
+        elif isinstance(lower, dict) and set(lower) == {"IN"}:
+            words = frozenset(lower["IN"])
+        else:
+            continue
+        common = sum(1 for w in words if w in STOP_WORDS or not w.isalnum())
+        key = (common, len(words), words)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    return best[2] if best else None
+
+
+class TargetSpans:
+    """Lexicon targets into ``doc.ents`` in one assignment (medspaCy's TargetMatcher appends
+    each match with ``doc.ents += (span,)``, rebuilding every entity each time: quadratic in the
+    matches of a document). In match order, a span that overlaps one already kept is skipped."""
+
+    def __init__(self, nlp: Language, rules: list):
+        self.matcher = RuleMatcher(nlp, rules)
 
     def __call__(self, doc: Doc) -> Doc:
+        from spacy.tokens import Span
+
         taken = bytearray(len(doc))
         kept = list(doc.ents)
         for span in kept:
             taken[span.start : span.end] = b"\x01" * len(span)
-        for span in self.matcher(doc):
-            if any(taken[span.start : span.end]):
+        for rule, start, end in self.matcher(doc):
+            if any(taken[start:end]):
                 continue
-            taken[span.start : span.end] = b"\x01" * len(span)
+            taken[start:end] = b"\x01" * (end - start)
+            span = Span(doc, start, end, label=rule.category)
+            span._.target_rule = rule
             kept.append(span)
         doc.ents = sorted(kept, key=lambda span: span.start)
         return doc
+
+
+class SentenceContext:
+    """medspaCy's ConText algorithm with our modifier rules (``context.yaml``), run sentence by
+    sentence: medspaCy builds one graph per document and compares every modifier with every
+    other and with every target (quadratic in the length of a note); a modifier's scope never
+    leaves its sentence, so one graph per sentence gives the same edges in linear time.
+
+    Targets get medspaCy's flags (``is_negated``, ``is_historical``, ...) for the existence
+    categories and ``span._.modifiers`` for every category; the document keeps every cue in
+    ``doc._.context_graph``."""
+
+    def __init__(self, nlp: Language):
+        from medspacy.context import ConText
+        from medspacy.context.context import DEFAULT_ATTRIBUTES
+
+        ConText.register_graph_attributes()
+        ConText.register_default_attributes()
+        self.attributes = DEFAULT_ATTRIBUTES
+        self.matcher = RuleMatcher(nlp, context_rules())
+
+    def __call__(self, doc: Doc) -> Doc:
+        from collections import defaultdict
+
+        import numpy
+        from medspacy.context.context_graph import ConTextGraph
+        from medspacy.context.context_modifier import ConTextModifier
+        from spacy.attrs import SENT_START
+
+        sentence = numpy.cumsum(doc.to_array([SENT_START]).astype("int64") == 1) - 1
+        groups: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+        for target in doc.ents:
+            groups[int(sentence[target.start])][0].append(target)
+        modifiers = []
+        for rule, start, end in self.matcher(doc):
+            modifier = ConTextModifier(rule, start, end, doc)
+            modifiers.append(modifier)
+            groups[int(sentence[start])][1].append(modifier)
+        edges = []
+        for key in sorted(groups):
+            group_targets, group_modifiers = groups[key]
+            if not group_targets or not group_modifiers:
+                continue
+            graph = ConTextGraph(prune_on_modifier_overlap=False)
+            graph.targets = group_targets
+            graph.modifiers = group_modifiers
+            graph.update_scopes()
+            graph.apply_modifiers()
+            edges.extend(graph.edges)
+        for target, modifier in edges:
+            target._.modifiers += (modifier,)
+            for name, value in self.attributes.get(modifier.category, {}).items():
+                setattr(target._, name, value)
+        graph = ConTextGraph(prune_on_modifier_overlap=False)
+        graph.targets, graph.modifiers, graph.edges = doc.ents, modifiers, edges
+        doc._.context_graph = graph
+        return doc
+
+
+def context_rules() -> list:
+    """``context.yaml`` as medspaCy ConTextRules: one per phrase and per token pattern."""
+    from medspacy.context import ConTextRule
+
+    classes = load_vocab().classes
+    rules = []
+    for i, entry in enumerate(load_context().entries):
+        options = {
+            "direction": entry.direction,
+            "allowed_types": set(entry.allowed_types) if entry.allowed_types else None,
+            "terminated_by": set(entry.terminated_by),
+            "max_scope": entry.max_scope,
+            "max_targets": entry.max_targets,
+        }
+        for phrase in entry.phrases:
+            rules.append(ConTextRule(phrase, entry.category, **options))
+        for j, text in enumerate(entry.token_patterns):
+            pattern = token_pattern(text, classes)
+            rules.append(
+                ConTextRule(f"{entry.category}:{i}:{j}", entry.category, pattern=pattern, **options)
+            )
+    return rules
 
 
 class RegexTargets:
@@ -220,56 +393,6 @@ class RegexTargets:
         return doc
 
 
-@cache
-def _sentence_context_type():
-    """medspaCy's ConText, run sentence by sentence. medspaCy builds one graph per document and
-    compares every modifier with every modifier and every target (quadratic in the length of a
-    note); a modifier's scope never leaves its sentence, so a graph per sentence gives the same
-    edges in linear time."""
-    from collections import defaultdict
-
-    import numpy
-    from medspacy.context import ConText
-    from medspacy.context.context_graph import ConTextGraph
-    from medspacy.context.context_modifier import ConTextModifier
-    from spacy.attrs import SENT_START
-
-    class SentenceConText(ConText):
-        def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
-            matcher = self._ConText__matcher  # medspaCy keeps its matcher name-mangled
-            sentence = numpy.cumsum(doc.to_array([SENT_START]).astype("int64") == 1) - 1
-            groups: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
-            for target in doc.ents:
-                groups[int(sentence[target.start])][0].append(target)
-            modifiers = []
-            for match_id, start, end in matcher(doc):
-                rule = matcher.rule_map[self.nlp.vocab[match_id].text]
-                modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
-                modifiers.append(modifier)
-                groups[int(sentence[start])][1].append(modifier)
-            edges = []
-            for key in sorted(groups):
-                group_targets, group_modifiers = groups[key]
-                if not group_targets or not group_modifiers:
-                    continue
-                graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
-                graph.targets = group_targets
-                graph.modifiers = group_modifiers
-                graph.update_scopes()
-                graph.apply_modifiers()
-                edges.extend(graph.edges)
-            for target, modifier in edges:
-                target._.modifiers += (modifier,)
-            if self.context_attributes_mapping:
-                self.set_context_attributes(edges)
-            graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
-            graph.targets, graph.modifiers, graph.edges = doc.ents, modifiers, edges
-            doc._.context_graph = graph
-            return doc
-
-    return SentenceConText
-
-
 def _section_rules(rule_type, nlp: Language) -> list:
     """A "title:" rule per heading phrase, and a case-sensitive token rule for the same heading
     in capitals without a colon ("PROCEDURE PERFORMED" alone on its line)."""
@@ -277,55 +400,15 @@ def _section_rules(rule_type, nlp: Language) -> list:
     for entry in load_lexicon("sections").entries:
         for phrase in entry.phrases:
             rules.append(rule_type(f"{phrase}:", entry.name))
+            # a heading qualified in parentheses: "Addendum (same day):", "Plan (revised):"
+            qualified = [{"LOWER": t.lower_} for t in nlp.make_doc(phrase)]
+            qualified += [{"TEXT": "("}, {"TEXT": {"NOT_IN": [")", "\n"]}, "OP": "{1,5}"}]
+            qualified += [{"TEXT": ")"}, {"TEXT": ":"}]
+            rules.append(rule_type(f"{phrase} (...):", entry.name, pattern=qualified))
             if len(phrase) > 1:
                 tokens = [{"TEXT": t.text} for t in nlp.make_doc(phrase.upper())]
                 rules.append(rule_type(phrase.upper(), entry.name, pattern=tokens))
     return rules
-
-
-def _default_context_rules(rule_type, path: str) -> list:
-    """medspaCy's default English ConText rules, with each token pattern expanded into the
-    phrases it matches (every pattern there is LOWER / LOWER IN with optional tokens). Phrase
-    rules run on spaCy's PhraseMatcher: the token Matcher took a third of parse time."""
-    import itertools
-    import json
-
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)["context_rules"]
-    rules = []
-    for item in data:
-        if item["literal"].startswith(":"):
-            continue  # ": no" negates BACKWARD, so "Exam: no taut band" lost the negation it needed
-        pattern = item.get("pattern")
-        extra = {
-            k: item[k] for k in ("direction", "max_scope", "max_targets") if item.get(k) is not None
-        }
-        if not pattern:
-            rules.append(rule_type(item["literal"], item["category"], **extra))
-            continue
-        choices = []
-        for token in pattern:
-            lower = token["LOWER"]
-            words = list(lower["IN"]) if isinstance(lower, dict) else [lower]
-            choices.append([*words, ""] if token.get("OP") == "?" else words)
-        phrases = {" ".join(w for w in combo if w) for combo in itertools.product(*choices)}
-        rules.extend(
-            rule_type(phrase, item["category"], **extra) for phrase in sorted(phrases) if phrase
-        )
-    return rules
-
-
-def _context_rules(rule_type) -> list:
-    return [
-        rule_type(
-            phrase,
-            entry.category,
-            direction=entry.direction or "BIDIRECTIONAL",
-            max_scope=entry.max_scope,
-        )
-        for entry in load_lexicon("context").entries
-        for phrase in entry.phrases
-    ]
 
 
 def parse_document(document: Document, nlp: Language | None = None) -> ParsedDocument:
@@ -359,6 +442,7 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
         for s in doc._.sections
         if s.category
     ]
+    sections = _with_banners(sections, text)
     section_at = _section_finder(sections)
     sentences: list[Sentence] = []
     sentence_of_token: dict[int, int] = {}
@@ -372,12 +456,30 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
             sentence_of_token[token.i] = number
     titles = sorted((s.start, s.start + len(s.title)) for s in sections if s.title)
     title_starts = [start for start, _ in titles]
+
+    def char_span(start: int, end: int) -> tuple[int, int]:
+        last = doc[end - 1]
+        return doc[start].idx, last.idx + len(last.text)
+
     mentions = []
     for ent in doc.ents:
         i = bisect.bisect_right(title_starts, ent.start_char) - 1
         if i >= 0 and ent.start_char < titles[i][1]:
             continue  # "MEDICATIONS:" is a heading, not a medication
         meta = ent._.target_rule.metadata or {}
+        reaches = []
+        for modifier in ent._.modifiers:
+            m_start, m_end = modifier.modifier_span
+            if m_end <= ent.start:
+                distance = ent.start - m_end
+            elif m_start >= ent.end:
+                distance = m_start - ent.end
+            else:
+                distance = 0
+            c_start, c_end = char_span(m_start, m_end)
+            reaches.append(
+                Reach(category=modifier.category, start=c_start, end=c_end, distance=distance)
+            )
         mentions.append(
             Mention(
                 label=ent.label_,
@@ -392,6 +494,21 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
                 hypothetical=ent._.is_hypothetical,
                 uncertain=ent._.is_uncertain,
                 family=ent._.is_family,
+                modifiers=sorted(reaches, key=lambda r: (r.distance, r.start, r.category)),
+            )
+        )
+    graph = doc._.context_graph
+    cues = []
+    for modifier in graph.modifiers if graph is not None else []:
+        m_start, m_end = modifier.modifier_span
+        c_start, c_end = char_span(m_start, m_end)
+        cues.append(
+            Cue(
+                category=modifier.category,
+                start=c_start,
+                end=c_end,
+                sentence=sentence_of_token.get(m_start, 0),
+                direction=modifier.direction,
             )
         )
     return ParsedDocument(
@@ -402,6 +519,7 @@ def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
         sentences=sentences,
         sections=sections,
         mentions=mentions,
+        cues=sorted(cues, key=lambda c: (c.start, c.end, c.category)),
     )
 
 
@@ -411,6 +529,46 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+_BANNER = re.compile(
+    r"^[ \t]*(?:-{2,}|={2,}|\*{2,}|#{2,}|~{2,}|_{2,})[ \t]*([A-Za-z][A-Za-z /&()'-]{0,60}?)"
+    r"[ \t]*:?[ \t]*[-=*#~_]*[ \t]*$",
+    re.M,
+)
+
+
+@cache
+def _heading_categories() -> dict[str, str]:
+    return {
+        " ".join(phrase.lower().split()): entry.name
+        for entry in load_lexicon("sections").entries
+        for phrase in entry.phrases
+        if len(phrase) > 1
+    }
+
+
+def _with_banners(sections: list[Section], text: str) -> list[Section]:
+    """Banner headings of templated notes ("--- Plan ---", "== ASSESSMENT ==", "*** Exam ***")
+    on a line of their own open their section. Found with one regex over the lines rather than
+    as sectionizer patterns: a token pattern per heading phrase doubled the sectionizer's time.
+    Two or more rule characters, so a "- " bullet is never a heading."""
+    if not any(c in text for c in "-=*#~_"):
+        return sections
+    categories = _heading_categories()
+    banners = []
+    for match in _BANNER.finditer(text):
+        category = categories.get(" ".join(match.group(1).lower().split()))
+        if category:
+            title = text[match.start() : match.end()].strip()
+            start = match.start() + (len(match.group(0)) - len(match.group(0).lstrip()))
+            banners.append(Section(category=category, title=title, start=start, end=len(text)))
+    if not banners:
+        return sections
+    merged = sorted([*sections, *banners], key=lambda s: s.start)
+    for i, section in enumerate(merged[:-1]):
+        section.end = min(section.end, merged[i + 1].start)
+    return merged
 
 
 def _section_finder(sections: list[Section]):

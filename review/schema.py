@@ -133,8 +133,28 @@ class Sentence(BaseModel):
     section: str | None = None
 
 
+class Cue(BaseModel):
+    """A ConText modifier found in a note: a phrase that says something about the concepts near
+    it (negation, a plan, a cancellation, how a treatment went, ...). Categories: context.yaml."""
+
+    category: str
+    start: int
+    end: int
+    sentence: int
+    direction: str
+
+
+class Reach(BaseModel):
+    """A cue whose scope covers a mention, and how many tokens lie between the two."""
+
+    category: str
+    start: int
+    end: int
+    distance: int
+
+
 class Mention(BaseModel):
-    """A lexicon match with its medspaCy ConText flags."""
+    """A lexicon match with its medspaCy ConText flags and every cue that reaches it."""
 
     label: str  # lexicon kind: muscle, region, injectate, exam_finding, treatment, ...
     name: str  # canonical entry name
@@ -148,6 +168,7 @@ class Mention(BaseModel):
     hypothetical: bool = False
     uncertain: bool = False
     family: bool = False
+    modifiers: list[Reach] = Field(default_factory=list)
 
 
 class ParsedDocument(BaseModel):
@@ -158,6 +179,7 @@ class ParsedDocument(BaseModel):
     sentences: list[Sentence]
     sections: list[Section]
     mentions: list[Mention]
+    cues: list[Cue] = Field(default_factory=list)
 
     def sentence_text(self, sentence: Sentence) -> str:
         return self.text[sentence.start : sentence.end]

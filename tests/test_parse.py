@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from review.extract.cues import status_cue
 from review.parse import join_wrapped_lines, parse_document, parse_documents
 from review.schema import Document, ParsedDocument
 
@@ -65,7 +66,18 @@ HEADINGS = [
     ("O:", " ", "exam"),
     ("A:", " ", "assessment"),
     ("P:", " ", "plan"),
+    # banner headings in templated notes
+    ("--- Plan ---", "\n", "plan"),
+    ("== ASSESSMENT ==", "\n", "assessment"),
+    ("*** Physical Exam ***", "\n", "exam"),
 ]
+
+
+def test_a_bullet_is_not_a_banner_heading(nlp):
+    # "- a ..." must not open the assessment section ("a" is a heading phrase, "A:")
+    text = "Plan:\n- a home exercise program daily\n- Plan to recheck in 4 weeks\n"
+    doc = parse(text, nlp)
+    assert [s.category for s in doc.sections] == ["plan"]
 
 
 @pytest.mark.parametrize(
@@ -254,76 +266,84 @@ def test_blank_line_and_field_labels_keep_their_line_breaks(nlp):
 
 # --------------------------------------------------------------------------- ConText flags
 
-FLAGS = ("negated", "hypothetical", "historical", "family")
 CONTEXT = [
-    # (snippet, mention as written, the flag that must be set; None: an affirmed mention)
-    ("There is no taut band in the left trapezius.", "taut band", "negated"),
-    ("No taut band is palpated.", "taut band", "negated"),
-    ("No twitch response was elicited.", "twitch response", "negated"),
-    ("She denies referred pain.", "referred pain", "negated"),
-    ("The trapezius is non-tender.", "tender", "negated"),
-    ("Patient declined trigger point injections.", "trigger point injections", "negated"),
-    ("Trigger point injection was not performed.", "trigger point injection", "negated"),
-    ("Trigger point injections were deferred.", "trigger point injections", "negated"),
+    # (snippet, entry name, the reading the parse must give; None: affirmed, no cue reaches it).
+    # Exam findings: an absent finding is its own category ("absent"), so a negator can never
+    # be lost on the way to the extractor. Procedures: the nearest status cue decides.
+    ("There is no taut band in the left trapezius.", "taut_band", "absent"),
+    ("No taut band is palpated.", "taut_band", "absent"),
+    ("No twitch response was elicited.", "twitch_response", "absent"),
+    ("She denies referred pain.", "referred_pain", "absent"),
+    ("The trapezius is non-tender.", "tenderness", "absent"),
     pytest.param(
         "Exam: no taut band in the left trapezius.",
-        "taut band",
-        "negated",
+        "taut_band",
+        "absent",
         id="heading colon then no",
     ),
+    ("Patient declined trigger point injections.", "trigger_point_injection", "declined"),
+    ("Trigger point injection was not performed.", "trigger_point_injection", "negated"),
+    ("Trigger point injections were deferred.", "trigger_point_injection", "deferred"),
     pytest.param(
         "Trigger point injections were not performed.",
-        "trigger point injections",
+        "trigger_point_injection",
         "negated",
         id="were not performed",
     ),
     pytest.param(
         "Trigger point injections were declined.",
-        "trigger point injections",
-        "negated",
+        "trigger_point_injection",
+        "declined",
         id="declined after target",
     ),
     (
         "Trigger point injections are planned at the next visit.",
-        "trigger point injections",
-        "hypothetical",
+        "trigger_point_injection",
+        "planned",
     ),
     (
         "Plan: a series of trigger point injections at the next visit.",
-        "trigger point injections",
-        "hypothetical",
+        "trigger_point_injection",
+        "planned",
     ),
     (
         "Will consider trigger point injections if symptoms persist.",
-        "trigger point injections",
-        "hypothetical",
+        "trigger_point_injection",
+        "planned",
     ),
     (
         "She had a previous trigger point injection in the trapezius.",
-        "trigger point injection",
+        "trigger_point_injection",
         "historical",
     ),
-    ("Status post trigger point injections in 2024.", "trigger point injections", "historical"),
+    ("Status post trigger point injections in 2024.", "trigger_point_injection", "historical"),
     (
         "Her mother had trigger point injections for fibromyalgia.",
-        "trigger point injections",
+        "trigger_point_injection",
         "family",
     ),
     (
         "Trigger point injection performed today into the left trapezius.",
-        "trigger point injection",
-        None,
+        "trigger_point_injection",
+        "performed",
     ),
-    ("Palpable taut band in the left upper trapezius.", "palpable taut band", None),
+    ("Palpable taut band in the left upper trapezius.", "taut_band", None),
 ]
 
 
-@pytest.mark.parametrize(("text", "surface", "flag"), CONTEXT)
-def test_context_flags_on_mentions(nlp, text, surface, flag):
-    m = mention(parse(text, nlp), surface)
-    assert {f for f in FLAGS if getattr(m, f)} & {flag} == ({flag} if flag else set())
-    if flag is None:
-        assert not any(getattr(m, f) for f in FLAGS)
+def reading(m) -> str | None:
+    if m.family:
+        return "family"
+    if m.label == "exam_finding":
+        return "absent" if m.category == "absent" or m.negated else None
+    return status_cue(m)[0]
+
+
+@pytest.mark.parametrize(("text", "name", "expected"), CONTEXT)
+def test_context_readings_on_mentions(nlp, text, name, expected):
+    found = [m for m in parse(text, nlp).mentions if m.name == name]
+    assert found, f"no {name!r} mention in {text!r}"
+    assert reading(found[0]) == expected
 
 
 # --------------------------------------------------------------------------- join_wrapped_lines

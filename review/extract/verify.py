@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from review.extract.cues import status_cue
 from review.extract.llm_schema import (
     Citation,
     CitedExamFinding,
@@ -94,7 +95,7 @@ REASONS = (
 CHECKED_OUTCOMES = {
     # claimed outcome -> cues that support it. Failed and partial are one class for the policy
     # (an inadequate response, TPI-M05), as are not tolerated and contraindicated (could not be
-    # used); "intolerance" is filed under contraindicated in outcomes.yaml.
+    # used); "intolerance" is filed under contraindicated in context.yaml.
     "failed": {"failed", "partial"},
     "partial": {"partial", "failed"},
     "effective": {"effective"},
@@ -150,9 +151,31 @@ class _Span:
                 out.append(m)
         return out
 
+    def outcome_cues(self) -> list[tuple[int, int, str]]:
+        """Outcome cues (context.yaml) inside the span: (start, end, reading)."""
+        out = []
+        for cue in self.doc.cues:
+            reading = OUTCOME_READINGS.get(cue.category)
+            overlap = min(cue.end, self.end) - max(cue.start, self.start)
+            if reading and overlap > 0 and 2 * overlap >= cue.end - cue.start:
+                out.append((cue.start, cue.end, reading))
+        return out
+
     @property
     def text(self) -> str:
         return self.doc.text[self.start : self.end]
+
+
+OUTCOME_READINGS = {
+    "OUTCOME_FAILED": "failed",
+    "OUTCOME_PARTIAL": "partial",
+    "OUTCOME_EFFECTIVE": "effective",
+    "OUTCOME_NOT_TOLERATED": "not_tolerated",
+    "OUTCOME_CONTRAINDICATED": "contraindicated",
+    "OUTCOME_ONGOING": "ongoing",
+    "OUTCOME_LOW": "failed",  # "relief was minimal" (the usual subject in a cited quote)
+    "OUTCOME_HIGH": "effective",
+}
 
 
 def verify_answer(
@@ -260,9 +283,10 @@ def _done(mentions: Iterable[Mention], historical: bool = False) -> str | None:
     """(c): None when one of ``mentions`` asserts something done, else why none does."""
     reasons = []
     for m in mentions:
-        if m.negated:
+        status = status_cue(m)[0]  # the offline reader's status cues: "was not performed"
+        if m.negated or status in ("negated", "declined", "cancelled", "deferred"):
             reasons.append(NEGATED)
-        elif m.hypothetical:
+        elif m.hypothetical or status == "planned":
             reasons.append(HYPOTHETICAL)
         elif historical and m.historical:
             reasons.append(HISTORICAL)
@@ -302,7 +326,8 @@ def _exam(span: _Span, item: CitedExamFinding) -> str | None:
     found = [m for m in span.mentions("exam_finding") if m.name == item.kind]
     if not found:
         return NO_FINDING
-    if any(m.negated != item.present for m in found):
+    # a documented-absent form ("no taut band palpated") is an absent reading like a negation
+    if any((m.negated or m.category == "absent") != item.present for m in found):
         return None
     return FINDING_NEGATED if item.present else FINDING_NOT_NEGATED
 
@@ -318,26 +343,21 @@ def _treatment(span: _Span, item: CitedTreatment) -> str | None:
     wanted = CHECKED_OUTCOMES.get(item.outcome)
     if wanted is None:
         return None  # ongoing, not tried, unknown: nothing the decision counts as tried and failed
-    cues = [(m, _reading(m)) for m in span.mentions("outcome")]
+    cues = span.outcome_cues()
     if not cues:
         return NO_OUTCOME
     # "PT helped but NSAIDs failed": each treatment takes the outcome cue nearest to it
-    nearest = min(_gap(m, t) for m, _ in cues for t in found)
-    readings = {reading for m, reading in cues if min(_gap(m, t) for t in found) == nearest}
+    nearest = min(_gap(start, end, t) for start, end, _ in cues for t in found)
+    readings = {
+        reading
+        for start, end, reading in cues
+        if min(_gap(start, end, t) for t in found) == nearest
+    }
     return None if readings & wanted else NO_OUTCOME
 
 
-def _reading(m: Mention) -> str:
-    """What an outcome cue says: a negated good outcome ("no meaningful improvement") is a
-    failure. Other cues mean what they say negated or not: ConText marks "did not help" or "did
-    not tolerate" negated for the "not" inside the phrase itself."""
-    if m.negated and m.name in ("effective", "partial"):
-        return "failed"
-    return m.name
-
-
-def _gap(a: Mention, b: Mention) -> int:
-    return max(a.start - b.end, b.start - a.end, 0)
+def _gap(start: int, end: int, b: Mention) -> int:
+    return max(start - b.end, b.start - end, 0)
 
 
 def _excluded(span: _Span, item: CitedExcludedService) -> str | None:
@@ -387,7 +407,7 @@ def _prior_injection(span: _Span, item: CitedPriorInjection) -> str | None:
         return NO_TPI if not _tpi_mentions(span) else NEGATED
     if item.response == "unknown":
         return None
-    readings = {_reading(m) for m in span.mentions("outcome")}
+    readings = {reading for _, _, reading in span.outcome_cues()}
     text = span.text
     percent = _PERCENT.search(text) or _PERCENT_ALT.search(text)
     pain = _PAIN_CHANGE.search(text)

@@ -1,0 +1,52 @@
+"""Readings of ConText cues shared by the offline extractor and the LLM verifier: which
+status a mention's nearest status cue gives. Plain functions over the parse types, so the
+verifier need not import the offline extractor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from review.schema import Mention, Reach
+
+STATUS_OF_CATEGORY = {
+    "STATUS_PERFORMED": "performed",
+    "STATUS_PLANNED": "planned",
+    "HYPOTHETICAL": "planned",
+    "POSSIBLE_EXISTENCE": "planned",
+    "STATUS_DEFERRED": "deferred",
+    "STATUS_CANCELLED": "cancelled",
+    "STATUS_DECLINED": "declined",
+    "STATUS_NEGATED": "negated",
+    "NEGATED_EXISTENCE": "negated",
+    "STATUS_HISTORICAL": "historical",
+    "HISTORICAL": "historical",
+    "STATUS_NONE_BEFORE": "none_before",
+}
+STATUS_PRECEDENCE = (
+    "declined",
+    "cancelled",
+    "deferred",
+    "negated",
+    "none_before",
+    "planned",
+    "historical",
+    "performed",
+)
+"""Which status wins when two cues are equally near ("No TPI was given": negated)."""
+
+
+def nearest(reaches: Iterable[Reach], categories: dict[str, str], order: tuple[str, ...]):
+    """The reading of the nearest cue among ``categories`` (None when no such cue reaches)."""
+    best: tuple[int, int, Reach] | None = None
+    for reach in reaches:
+        value = categories.get(reach.category)
+        if value is None:
+            continue
+        key = (reach.distance, order.index(value), reach)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    return (categories[best[2].category], best[2]) if best else (None, None)
+
+
+def status_cue(m: Mention) -> tuple[str | None, Reach | None]:
+    return nearest(m.modifiers, STATUS_OF_CATEGORY, STATUS_PRECEDENCE)
