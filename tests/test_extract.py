@@ -661,6 +661,10 @@ TREATMENTS = [
     ("Physical therapy x 6 weeks without improvement.", {"physical_therapy": "failed"}),
     ("Physical therapy did not help.", {"physical_therapy": "failed"}),
     ("She did 8 weeks of PT with no benefit.", {"physical_therapy": "failed"}),
+    # "had" is not a copula: "had no sustained" is not the predicate "was not significant"
+    ("He had no sustained improvement with yoga.", {"yoga": "failed"}),
+    # relief that did not last counts as failed (eval/README.md, label conventions)
+    ("Relief from massage was not sustained.", {"massage": "failed"}),
     ("Home exercise program was not helpful.", {"home_exercise": "failed"}),
     ("Failed NSAIDs and muscle relaxants.", {"nsaid": "failed", "muscle_relaxant": "failed"}),
     (
