@@ -759,3 +759,23 @@ def test_duration_wrapped_over_two_lines_is_one_phrase():
         kind="progress_note",
     )
     assert [p.duration for p in rec.facts.prior_injections] == ["for about one month"]
+
+
+def test_every_place_that_names_excluded_services_names_the_same_ones():
+    """The excluded-service kinds live in the lexicon, the LLM answer schema, the offline
+    extractor and derive (which maps each kind to its rule); a kind added to one and not the
+    others would be silently dropped or never reach a rule."""
+    import typing
+
+    from review.derive import EXCLUDED_CODES, EXCLUSION_KINDS
+    from review.extract.llm_schema import CitedExcludedService
+    from review.extract.offline.excluded import EXCLUDED_INJECTATES, NON_MUSCLE_SERVICES
+    from review.lexicon import entry_attributes
+
+    lexicon = set(entry_attributes("excluded_services"))
+    llm_kinds = set(typing.get_args(CitedExcludedService.model_fields["kind"].annotation))
+    assert llm_kinds == lexicon
+    assert set(EXCLUSION_KINDS) == lexicon
+    assert not NON_MUSCLE_SERVICES - lexicon
+    assert not set(EXCLUDED_INJECTATES.values()) - lexicon
+    assert not set(EXCLUDED_CODES.values()) - lexicon

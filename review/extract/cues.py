@@ -1,5 +1,5 @@
 """Readings of ConText cues shared by the offline extractor and the LLM verifier: which
-status a mention's nearest status cue gives. Plain functions over the parse types, so the
+status or outcome a mention's nearest cue gives. Plain functions over the parse types, so the
 verifier need not import the offline extractor."""
 
 from __future__ import annotations
@@ -33,6 +33,28 @@ STATUS_PRECEDENCE = (
     "performed",
 )
 """Which status wins when two cues are equally near ("No TPI was given": negated)."""
+
+
+OUTCOME_OF_CATEGORY = {
+    "OUTCOME_FAILED": "failed",
+    "OUTCOME_PARTIAL": "partial",
+    "OUTCOME_EFFECTIVE": "effective",
+    "OUTCOME_NOT_TOLERATED": "not_tolerated",
+    "OUTCOME_CONTRAINDICATED": "contraindicated",
+    "OUTCOME_ONGOING": "ongoing",
+    "OUTCOME_LOW": "low",  # a predicate whose sense depends on its subject (context.yaml)
+    "OUTCOME_HIGH": "high",
+}
+OUTCOME_PRECEDENCE = (
+    "contraindicated",
+    "not_tolerated",
+    "failed",
+    "partial",
+    "effective",
+    "low",
+    "high",
+    "ongoing",
+)
 
 
 def nearest(reaches: Iterable[Reach], categories: dict[str, str], order: tuple[str, ...]):

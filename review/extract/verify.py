@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from review.extract.cues import status_cue
+from review.extract.cues import OUTCOME_OF_CATEGORY, status_cue
 from review.extract.llm_schema import (
     Citation,
     CitedExamFinding,
@@ -166,16 +166,8 @@ class _Span:
         return self.doc.text[self.start : self.end]
 
 
-OUTCOME_READINGS = {
-    "OUTCOME_FAILED": "failed",
-    "OUTCOME_PARTIAL": "partial",
-    "OUTCOME_EFFECTIVE": "effective",
-    "OUTCOME_NOT_TOLERATED": "not_tolerated",
-    "OUTCOME_CONTRAINDICATED": "contraindicated",
-    "OUTCOME_ONGOING": "ongoing",
-    "OUTCOME_LOW": "failed",  # "relief was minimal" (the usual subject in a cited quote)
-    "OUTCOME_HIGH": "effective",
-}
+# in a cited quote the usual subject of a low / high predicate is the relief ("relief was minimal")
+OUTCOME_READINGS = OUTCOME_OF_CATEGORY | {"OUTCOME_LOW": "failed", "OUTCOME_HIGH": "effective"}
 
 
 def verify_answer(

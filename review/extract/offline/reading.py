@@ -15,33 +15,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from review.extract.cues import nearest
+from review.extract.cues import OUTCOME_OF_CATEGORY, OUTCOME_PRECEDENCE, nearest
 from review.extract.offline.layout import Item, layout_items
 from review.schema import Evidence, Fact, Mention, ParsedDocument, Reach, Sentence
 
 # --------------------------------------------------------------------------- cue readings
 
-
-OUTCOME_OF_CATEGORY = {
-    "OUTCOME_FAILED": "failed",
-    "OUTCOME_PARTIAL": "partial",
-    "OUTCOME_EFFECTIVE": "effective",
-    "OUTCOME_NOT_TOLERATED": "not_tolerated",
-    "OUTCOME_CONTRAINDICATED": "contraindicated",
-    "OUTCOME_ONGOING": "ongoing",
-    "OUTCOME_LOW": "low",
-    "OUTCOME_HIGH": "high",
-}
-OUTCOME_PRECEDENCE = (
-    "contraindicated",
-    "not_tolerated",
-    "failed",
-    "partial",
-    "effective",
-    "low",
-    "high",
-    "ongoing",
-)
 
 NEGATED_OUTCOME = {"effective": "failed", "partial": "failed", "high": "low", "low": "high"}
 """A negated outcome cue: a good result denied is a failure; a denied failure, intolerance or
