@@ -26,7 +26,7 @@ from standin_model import answer_from_facts  # noqa: E402
 from review.case import load_case  # noqa: E402
 from review.eval import case_dirs  # noqa: E402
 from review.parse import parse_documents  # noqa: E402
-from review.pipeline import ReviewConfig, _offline, review_case  # noqa: E402
+from review.pipeline import ReviewConfig, _offline, case_policy, review_case  # noqa: E402
 
 CASSETTE = ROOT / "notebooks" / "cassettes" / "eval-standin.yaml"
 CASE_SETS = [ROOT / "eval" / "cases", ROOT / "tests" / "golden" / "cases", ROOT / "examples"]
@@ -53,7 +53,8 @@ def main() -> None:
         for case_dir in case_dirs(CASE_SETS):
             case = load_case(case_dir)
             parsed = parse_documents(case.documents)
-            server.script(ok(answer_from_facts(_offline(case, parsed), parsed)))
+            codes = case_policy(case, config).settings.procedure_codes
+            server.script(ok(answer_from_facts(_offline(case, parsed, codes), parsed)))
             review_case(case, config)
     print(f"recorded {CASSETTE.relative_to(ROOT)}")
 

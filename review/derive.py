@@ -1,8 +1,13 @@
 """Derive stage: facts + claim + history -> the flat, typed symbols the policy rules test.
 
 Counts and timelines live here (distinct muscles, sessions in a window, diagnosis coverage), so
-rules stay one-line expressions. The field names of :class:`Derived` are the only names a rule
-may use; ``review rules check`` rejects anything else with a suggestion.
+rules stay one-line expressions. A rule reads these as ``derived.<name>`` (or
+by the bare name), beside ``claim``, ``history``, ``facts`` and ``settings``
+(``review/policy/names.py``); ``review rules check`` rejects any other name with a suggestion.
+
+What a policy reviews and excludes is the policy's own data, never a constant here: its procedure
+codes are the keys of ``settings.codes_by_muscle_count`` and its excluded services are
+``settings.exclusion_groups`` (kinds found in the facts, claim codes that bill them).
 """
 
 from __future__ import annotations
@@ -13,30 +18,6 @@ import re
 from pydantic import BaseModel, Field
 
 from review.schema import Case, Facts
-
-TPI_CODES = ("20552", "20553")
-EXCLUSION_KINDS = {
-    "acupuncture": "TPI-A04",
-    "dry_needling": "TPI-A04",
-    "electrical_stimulation": "TPI-A04",
-    "prolotherapy": "TPI-A05",
-    "botulinum_toxin": "TPI-A06",
-    "joint_injection": "TPI-A06",
-    "bursa_injection": "TPI-A06",
-    "tendon_sheath_injection": "TPI-A06",
-    "nerve_block": "TPI-A06",
-    "epidural": "TPI-A06",
-    "trigger_finger": "TPI-A06",
-}
-EXCLUDED_CODES = {
-    "97810": "acupuncture",
-    "97811": "acupuncture",
-    "97813": "acupuncture",
-    "97814": "acupuncture",
-    "20560": "dry_needling",
-    "20561": "dry_needling",
-    "M0076": "prolotherapy",
-}
 
 
 class Derived(BaseModel):
@@ -51,7 +32,6 @@ class Derived(BaseModel):
     tpi_units: int = 0
     same_day_history_tpi: int = 0
     excluded_codes_billed: list[str] = Field(default_factory=list)
-    authorization_required: bool = False
     authorization_present: bool = False
     # procedure and sites
     procedure_performed: bool = False
@@ -68,9 +48,8 @@ class Derived(BaseModel):
     # exclusions
     excluded_performed: list[str] = Field(default_factory=list)
     excluded_mentioned_not_performed: list[str] = Field(default_factory=list)
-    acupuncture_signals: list[str] = Field(default_factory=list)
-    prolotherapy_signals: list[str] = Field(default_factory=list)
-    other_service_signals: list[str] = Field(default_factory=list)
+    # per exclusion group of the policy (settings.exclusion_groups): the kinds performed or billed
+    exclusion_signals: dict[str, list[str]] = Field(default_factory=dict)
     # diagnoses
     claim_diagnoses: list[str] = Field(default_factory=list)
     invalid_diagnoses: list[str] = Field(default_factory=list)
@@ -83,7 +62,6 @@ class Derived(BaseModel):
     exam_features: list[str] = Field(default_factory=list)
     exam_feature_count: int = 0
     exam_features_absent: list[str] = Field(default_factory=list)
-    min_exam_features: int = 2
     # conservative care
     noninvasive_tried: list[str] = Field(default_factory=list)
     noninvasive_failed: list[str] = Field(default_factory=list)
@@ -100,8 +78,13 @@ class Derived(BaseModel):
     no_relief_injections: int = 0
     prior_sessions_in_window: int = 0
     sessions_in_window: int = 0
-    max_sessions_per_window: int = 3
-    max_injections_without_relief: int = 2
+    # days from the last earlier injection to the date of service (-1: none or no dates)
+    days_since_last_injection: int = -1
+    # the same for an earlier injection of a muscle injected today (-1: none known)
+    days_since_last_injection_same_site: int = -1
+    # the best documented response to an earlier injection (-1: not documented)
+    prior_percent_relief: int = -1
+    prior_relief_weeks: int = -1
     # injectate
     injectate: list[str] = Field(default_factory=list)
     injectate_with_dose: list[str] = Field(default_factory=list)
@@ -121,16 +104,11 @@ class Derived(BaseModel):
 def derive(case: Case, facts: Facts, policy) -> Derived:
     """Compute the rule symbols for one case under one policy's settings and code lists."""
     settings = policy.settings
-    d = Derived(
-        authorization_required=settings.authorization_required,
-        min_exam_features=settings.min_exam_features,
-        max_sessions_per_window=settings.max_sessions_per_window,
-        max_injections_without_relief=settings.max_injections_without_relief,
-    )
+    d = Derived()
     dos = date_of_service(case)
-    _claim(d, case, dos)
+    _claim(d, case, dos, settings)
     _sites(d, facts, settings.count_sides_separately, policy)
-    _exclusions(d, facts)
+    _exclusions(d, facts, settings)
     _diagnoses(d, facts, policy)
     _exam(d, facts, policy)
     _conservative(d, facts)
@@ -155,21 +133,23 @@ def date_of_service(case: Case) -> dt.date | None:
     return max(dates) if dates else None
 
 
-def _claim(d: Derived, case: Case, dos: dt.date | None) -> None:
+def _claim(d: Derived, case: Case, dos: dt.date | None, settings) -> None:
     claim = case.claim
     if claim is None:
         return
     d.has_claim = True
     d.claim_codes = sorted({line.code for line in claim.lines})
-    tpi_lines = [line for line in claim.lines if line.code in TPI_CODES]
+    procedure_codes = settings.procedure_codes
+    tpi_lines = [line for line in claim.lines if line.code in procedure_codes]
     d.billed_codes = sorted({line.code for line in tpi_lines})
     d.billed_code = max(d.billed_codes) if d.billed_codes else ""
     d.tpi_line_count = len(tpi_lines)
     d.tpi_units = sum(line.units for line in tpi_lines)
     d.same_day_history_tpi = sum(
-        1 for h in case.history if h.code in TPI_CODES and dos and h.date_of_service == dos
+        1 for h in case.history if h.code in procedure_codes and dos and h.date_of_service == dos
     )
-    d.excluded_codes_billed = sorted(code for code in d.claim_codes if code in EXCLUDED_CODES)
+    excluded = settings.excluded_codes()
+    d.excluded_codes_billed = sorted(code for code in d.claim_codes if code in excluded)
     d.authorization_present = bool(claim.authorization and claim.authorization.strip())
     d.claim_diagnoses = sorted(
         {dx.strip().upper() for line in (tpi_lines or claim.lines) for dx in line.diagnoses}
@@ -197,20 +177,18 @@ def _sites(d: Derived, facts: Facts, count_sides: bool, policy) -> None:
     d.code_supported = bool(d.billed_code) and d.billed_code == d.supported_code
 
 
-def _exclusions(d: Derived, facts: Facts) -> None:
+def _exclusions(d: Derived, facts: Facts, settings) -> None:
     performed = sorted({e.kind for e in facts.excluded_services if e.performed})
     d.excluded_performed = performed
     d.excluded_mentioned_not_performed = sorted(
         {e.kind for e in facts.excluded_services if not e.performed} - set(performed)
     )
-    billed = [EXCLUDED_CODES[c] for c in d.excluded_codes_billed]
-    by_rule: dict[str, set[str]] = {"TPI-A04": set(), "TPI-A05": set(), "TPI-A06": set()}
-    for kind in [*performed, *billed]:
-        by_rule[EXCLUSION_KINDS[kind]].add(kind)
-    d.acupuncture_signals = sorted(by_rule["TPI-A04"])
-    d.prolotherapy_signals = sorted(by_rule["TPI-A05"])
-    d.other_service_signals = sorted(by_rule["TPI-A06"])
-    if d.acupuncture_signals or d.prolotherapy_signals or d.other_service_signals:
+    excluded_codes = settings.excluded_codes()
+    found = {*performed, *(excluded_codes[c] for c in d.excluded_codes_billed)}
+    d.exclusion_signals = {
+        name: sorted(found & set(group.kinds)) for name, group in settings.exclusion_groups.items()
+    }
+    if any(d.exclusion_signals.values()):
         d.supported_code = ""
 
 
@@ -269,8 +247,11 @@ def _conservative(d: Derived, facts: Facts) -> None:
 
 
 def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings) -> None:
+    procedure_codes = settings.procedure_codes
     prior_history = [
-        h for h in case.history if h.code in TPI_CODES and (dos is None or h.date_of_service < dos)
+        h
+        for h in case.history
+        if h.code in procedure_codes and (dos is None or h.date_of_service < dos)
     ]
     d.prior_injection_count = max(len(prior_history), len(facts.prior_injections))
     d.is_repeat = d.prior_injection_count > 0
@@ -294,6 +275,50 @@ def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings)
     )
     # "today is his 4th TPI session in 12 months": the note's own count when it is higher
     d.sessions_in_window = max(d.sessions_in_window, facts.stated_session_number or 0)
+    _intervals(d, facts, prior_history, dos)
+    relief = [p.percent_relief for p in facts.prior_injections if p.percent_relief is not None]
+    d.prior_percent_relief = max(relief, default=-1)
+    weeks = [w for p in facts.prior_injections if (w := duration_weeks(p.duration)) is not None]
+    d.prior_relief_weeks = max(weeks, default=-1)
+
+
+def _intervals(d: Derived, facts: Facts, prior_history, dos: dt.date | None) -> None:
+    """Days since the last earlier injection, and since the last one at a muscle injected today."""
+    if dos is None:
+        return
+    today = {m.name for m in facts.injected_muscles}
+    earlier: list[tuple[dt.date, set[str]]] = [
+        (h.date_of_service, {" ".join(m.lower().split()) for m in h.muscles}) for h in prior_history
+    ]
+    for p in facts.prior_injections:
+        when = note_date(p.date)
+        if when is not None and when < dos:
+            earlier.append((when, set(p.muscles)))
+    if not earlier:
+        return
+    d.days_since_last_injection = min((dos - when).days for when, _ in earlier)
+    same = [(dos - when).days for when, muscles in earlier if muscles & today]
+    d.days_since_last_injection_same_site = min(same, default=-1)
+
+
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8}
+
+
+def duration_weeks(text: str | None) -> int | None:
+    """Whole weeks in a stated duration ("x 6 wks", "for about one month", "for 2 months")."""
+    if not text:
+        return None
+    match = re.search(
+        r"(\d+|one|two|three|four|five|six|eight)\s*(?:-\s*\d+\s*)?"
+        r"(day|d|week|wk|month|mo|year|yr)s?\b",
+        text.lower(),
+    )
+    if not match:
+        return None
+    number = match.group(1)
+    count = int(number) if number.isdigit() else _WORD_NUMBERS[number]
+    per_week = {"day": 1 / 7, "d": 1 / 7, "week": 1, "wk": 1, "month": 4.345, "mo": 4.345}
+    return int(count * per_week.get(match.group(2), 52.18))
 
 
 def note_date(text: str | None) -> dt.date | None:

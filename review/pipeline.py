@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from review import __version__
 from review.cache import cache_key
-from review.derive import TPI_CODES, Derived, date_of_service, derive
+from review.derive import Derived, date_of_service, derive
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
+from review.policy.evaluate import rule_inputs
 from review.policy.folder import Policy, resolve_policy
 from review.schema import (
     Case,
@@ -62,9 +63,8 @@ class Extraction:
 
 def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendation:
     config = config or ReviewConfig()
-    # the operator's --policy may be a folder; what the case names is only ever a registry id
-    policy = resolve_policy(config.policy) if config.policy else load_policy(case.policy)
-    extraction = extract(case, config)
+    policy = case_policy(case, config)
+    extraction = extract(case, config, policy.settings.procedure_codes)
     facts = extraction.facts
     ungrounded = extraction.ungrounded + drop_ungrounded(case, facts)
     provenance = Provenance(
@@ -75,7 +75,9 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
         model=extraction.model,
         prompt=extraction.prompt,
         lexicons_sha256=lexicons_sha256(),
-        settings=policy.settings.model_dump(mode="json", exclude={"coarse_areas"}),
+        settings=policy.settings.model_dump(
+            mode="json", exclude={"coarse_areas", "exclusion_groups"}, exclude_none=True
+        ),
         prompt_sha256=extraction.prompt_sha256,
         grounding_rate=extraction.grounding_rate,
         verification_rate=extraction.verification_rate,
@@ -93,7 +95,7 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
         derived.unverified_facts = sorted({u.fact for u in extraction.unverified})
         derived.unverified_fact_count = len(extraction.unverified)
         derived.decision_rests_on_unverified = verified_outcome != restored_outcome
-    findings = evaluate(derived, facts, policy)
+    findings = evaluate(_inputs(case, derived, facts, policy), facts, policy)
     rec = recommend(case.case_id, findings, derived, facts, policy, provenance)
     rec.ungrounded = sorted(ungrounded, key=lambda u: (u.document_id, u.fact, u.quote))
     rec.unverified = sorted(
@@ -107,24 +109,42 @@ def _outcome(
 ) -> tuple[str, str | None]:
     """The decision and supported code these facts lead to (TPI-X03 not yet applied)."""
     rec = recommend(
-        case.case_id, evaluate(derived, facts, policy), derived, facts, policy, provenance
+        case.case_id,
+        evaluate(_inputs(case, derived, facts, policy), facts, policy),
+        derived,
+        facts,
+        policy,
+        provenance,
     )
     return rec.decision, rec.supported_code
 
 
-def extract(case: Case, config: ReviewConfig) -> Extraction:
-    """Parse once, then run the configured extractor(s)."""
+def case_policy(case: Case, config: ReviewConfig) -> Policy:
+    """The policy a case is reviewed under: the operator's ``--policy`` (a registry id or a
+    folder), else the one the case names (only ever a registry id)."""
+    return resolve_policy(config.policy) if config.policy else load_policy(case.policy)
+
+
+def _inputs(case: Case, derived: Derived, facts: Facts, policy: Policy) -> dict:
+    return rule_inputs(derived, facts, policy, case, date_of_service(case))
+
+
+def extract(
+    case: Case, config: ReviewConfig, procedure_codes: list[str] | tuple[str, ...] = ()
+) -> Extraction:
+    """Parse once, then run the configured extractor(s). ``procedure_codes``: the codes the
+    policy reviews; a claim billing one tells the offline extractor an injection is claimed."""
     from review.parse import parse_documents
 
     parsed = parse_documents(case.documents)
     if config.extractor == "offline":
-        return Extraction(_offline(case, parsed))
+        return Extraction(_offline(case, parsed, procedure_codes))
     llm = _llm(parsed, config, date_of_service(case))
     if config.extractor == "llm":
         return llm
     from review.extract.hybrid import reconcile
 
-    offline = _offline(case, parsed)
+    offline = _offline(case, parsed, procedure_codes)
     if llm.facts.extraction_error:
         offline.extraction_error = llm.facts.extraction_error
         llm.facts = offline
@@ -135,10 +155,13 @@ def extract(case: Case, config: ReviewConfig) -> Extraction:
     return llm
 
 
-def _offline(case: Case, parsed: list[ParsedDocument]) -> Facts:
+def _offline(
+    case: Case, parsed: list[ParsedDocument], procedure_codes: list[str] | tuple[str, ...] = ()
+) -> Facts:
     from review.extract.offline import extract_facts
 
-    tpi_billed = bool(case.claim and any(line.code in TPI_CODES for line in case.claim.lines))
+    codes = set(procedure_codes)
+    tpi_billed = bool(case.claim and any(line.code in codes for line in case.claim.lines))
     return extract_facts(parsed, date_of_service(case), tpi_billed)
 
 

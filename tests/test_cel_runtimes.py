@@ -1,6 +1,6 @@
 """The compiled CEL runtime (cel-expr-python) against cel-python as a test oracle: every
-condition of every rule, on every rule test case and on the derived symbols of every golden
-case, gives the same truth value in both. A divergence would silently change decisions."""
+condition of every rule, on every rule test case and on the rule inputs (claim, history, facts,
+derived, settings) of every golden case, gives the same truth value in both. A divergence would silently change decisions."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import celpy
 import pytest
 
 from review.case import load_case
-from review.derive import Derived, derive
+from review.derive import Derived, date_of_service, derive
 from review.pipeline import ReviewConfig, extract
 from review.policy.check import load_rule_tests
+from review.policy.evaluate import rule_inputs
 from review.policy.folder import cel_env, load_policy
+from review.schema import Facts
 
 POLICY = "hphc-tpi"
 CONDITIONS = ("applies_when", "met_when", "insufficient_when")
@@ -21,10 +23,10 @@ CASES = Path(__file__).parent / "golden" / "cases"
 GOLDEN = sorted(p.parent for p in CASES.glob("*/case.json"))
 
 
-def _both(derived: Derived) -> list[tuple[str, bool, bool]]:
+def _both(inputs: dict) -> list[tuple[str, bool, bool]]:
     env = celpy.Environment()
-    oracle_activation = celpy.json_to_cel(derived.model_dump())
-    compiled_activation = cel_env().Activation(derived.model_dump())
+    oracle_activation = celpy.json_to_cel(inputs)
+    compiled_activation = cel_env().Activation(inputs)
     out = []
     for rule in load_policy(POLICY).rules:
         for name in CONDITIONS:
@@ -40,21 +42,32 @@ def _both(derived: Derived) -> list[tuple[str, bool, bool]]:
 
 
 def _symbol_sets() -> list[tuple[str, dict]]:
-    cases = [(f"tests.yaml:{c.name}", c.symbols) for c in load_rule_tests(POLICY).cases]
-    for folder in GOLDEN:  # real derived symbols: each golden case through extract and derive
+    policy = load_policy(POLICY)
+    groups = policy.settings.exclusion_groups
+    cases = []
+    for c in load_rule_tests(POLICY).cases:
+        symbols = dict(c.symbols)
+        signals = dict(symbols.get("exclusion_signals") or {})
+        symbols["exclusion_signals"] = {g: signals.get(g, []) for g in groups}
+        settings = {**policy.settings.model_dump(mode="json"), **c.settings}
+        derived = Derived.model_validate(symbols)
+        inputs = rule_inputs(derived, Facts.model_validate(c.facts), policy, settings=settings)
+        cases.append((f"tests.yaml:{c.name}", inputs))
+    for folder in GOLDEN:  # real inputs: each golden case through extract and derive
         case = load_case(folder)
-        facts = extract(case, ReviewConfig()).facts
-        derived = derive(case, facts, load_policy(case.policy))
-        cases.append((f"golden:{folder.name}", derived.model_dump()))
+        policy = load_policy(case.policy)
+        facts = extract(case, ReviewConfig(), policy.settings.procedure_codes).facts
+        derived = derive(case, facts, policy)
+        inputs = rule_inputs(derived, facts, policy, case, date_of_service(case))
+        cases.append((f"golden:{folder.name}", inputs))
     return cases
 
 
 @pytest.mark.parametrize(
-    ("name", "symbols"), _symbol_sets(), ids=lambda v: v if isinstance(v, str) else ""
+    ("name", "inputs"), _symbol_sets(), ids=lambda v: v if isinstance(v, str) else ""
 )
-def test_compiled_cel_agrees_with_cel_python(name, symbols):
-    derived = Derived.model_validate(symbols)
-    differ = [(cond, o, c) for cond, o, c in _both(derived) if o != c]
+def test_compiled_cel_agrees_with_cel_python(name, inputs):
+    differ = [(cond, o, c) for cond, o, c in _both(inputs) if o != c]
     assert not differ, f"{name}: oracle vs compiled differ on {differ}"
 
 

@@ -762,20 +762,24 @@ def test_duration_wrapped_over_two_lines_is_one_phrase():
 
 
 def test_every_place_that_names_excluded_services_names_the_same_ones():
-    """The excluded-service kinds live in the lexicon, the LLM answer schema, the offline
-    extractor and derive (which maps each kind to its rule); a kind added to one and not the
-    others would be silently dropped or never reach a rule."""
+    """The excluded-service kinds live in the lexicon, the LLM answer schema and the offline
+    extractor; each policy groups them for its rules (settings.exclusion_groups, checked at load).
+    A kind added to one place and not the others would be silently dropped or never reach a rule."""
     import typing
 
-    from review.derive import EXCLUDED_CODES, EXCLUSION_KINDS
     from review.extract.llm_schema import CitedExcludedService
     from review.extract.offline.excluded import EXCLUDED_INJECTATES, NON_MUSCLE_SERVICES
     from review.lexicon import entry_attributes
+    from review.policy.folder import available_policies, load_policy
 
     lexicon = set(entry_attributes("excluded_services"))
     llm_kinds = set(typing.get_args(CitedExcludedService.model_fields["kind"].annotation))
     assert llm_kinds == lexicon
-    assert set(EXCLUSION_KINDS) == lexicon
     assert not NON_MUSCLE_SERVICES - lexicon
     assert not set(EXCLUDED_INJECTATES.values()) - lexicon
-    assert not set(EXCLUDED_CODES.values()) - lexicon
+    for policy_id in available_policies():
+        groups = load_policy(policy_id).settings.exclusion_groups
+        grouped = {k for g in groups.values() for k in g.kinds}
+        billed = {k for g in groups.values() for k in g.codes.values()}
+        assert not grouped - lexicon, policy_id
+        assert not billed - grouped, policy_id

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from review.errors import RulesError
-from review.policy.check import check_policy, load_rule_tests, rule_statuses
+from review.policy.check import case_statuses, check_policy, load_rule_tests
 from review.policy.folder import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ RULE_CASES = load_rule_tests("hphc-tpi").cases
 
 @pytest.mark.parametrize("case", RULE_CASES, ids=[c.name for c in RULE_CASES])
 def test_rule_cases_beside_the_rules(case):
-    statuses = rule_statuses("hphc-tpi", case.symbols, case.name)
+    statuses = case_statuses(load_policy("hphc-tpi"), case)
     assert {rule: statuses[rule] for rule in case.expect} == case.expect
 
 
@@ -92,6 +92,62 @@ BROKEN = [
         "R012",
         "did you mean 'exam_feature_count'?",
     ),
+    ("unknown namespace", {"met_when": "fact.exam_findings.size() > 0"}, "R012", "'facts'"),
+    (
+        "unknown name in facts",
+        {"met_when": "facts.exam_finding.size() > 0"},
+        "R012",
+        "facts has no 'exam_finding'; did you mean 'exam_findings'?",
+    ),
+    (
+        "unknown name inside a macro",
+        {"met_when": "facts.exam_findings.exists(f, f.kinds == 'taut_band')"},
+        "R012",
+        "facts.exam_findings[] has no 'kinds'; did you mean 'kind'?",
+    ),
+    (
+        "unknown name in claim lines",
+        {"met_when": "claim.lines.all(l, l.unit == 1)"},
+        "R012",
+        "did you mean 'units'?",
+    ),
+    (
+        "unknown name in history",
+        {"met_when": "history.all(h, h.days_ago > 42)"},
+        "R012",
+        "did you mean 'days_before'?",
+    ),
+    (
+        "unknown setting",
+        {"met_when": "exam_feature_count >= settings.min_exam_feature"},
+        "R012",
+        "did you mean 'min_exam_features'?",
+    ),
+    (
+        "unknown derived symbol by its namespace",
+        {"met_when": "derived.exam_feature_counts >= 2"},
+        "R012",
+        "did you mean 'exam_feature_count'?",
+    ),
+    (
+        "unknown exclusion group",
+        {"met_when": "size(derived.exclusion_signals.acupunture) == 0"},
+        "R012",
+        "did you mean 'acupuncture'?",
+    ),
+    (
+        "reason names an unknown setting",
+        {
+            "reasons": {
+                "met": "{settings.min_exam_feature}",
+                "not_met": "x",
+                "insufficient": "x",
+                "not_applicable": "x",
+            }
+        },
+        "R015",
+        "settings.min_exam_feature",
+    ),
     ("not CEL", {"met_when": "exam_feature_count >= = 2"}, "R008", "not valid CEL"),
     (
         "int compared with a string",
@@ -135,6 +191,107 @@ def test_broken_rules_fail_at_load_with_a_stable_code(policy_copy, label, change
         load_policy("hphc-tpi", policy_copy.parent)
     assert str(info.value).startswith(f"[{code}]")
     assert fragment in str(info.value)
+
+
+def test_rules_over_namespaces_evaluate_on_the_case(policy_copy):
+    """A rule may test the claim, the history and the facts directly, with CEL macros."""
+    from review.policy.check import RuleTestCase, case_statuses
+
+    _edit_rule(
+        policy_copy,
+        "TPI-M04",
+        met_when="facts.exam_findings.filter(f, f.present).size() >= settings.min_exam_features",
+    )
+    policy = load_policy("hphc-tpi", policy_copy.parent)
+    finding = {"kind": "taut_band", "present": True}
+    absent = {"kind": "twitch_response", "present": False}
+    base = load_rule_tests("hphc-tpi").base
+    two = RuleTestCase(
+        name="two",
+        symbols=base,
+        facts={"exam_findings": [finding, {**finding, "kind": "tenderness"}]},
+        expect={},
+    )
+    one = RuleTestCase(
+        name="one", symbols=base, facts={"exam_findings": [finding, absent]}, expect={}
+    )
+    assert case_statuses(policy, two)["TPI-M04"] == "met"
+    assert case_statuses(policy, one)["TPI-M04"] != "met"
+
+
+def test_a_runtime_error_is_a_coded_finding_not_a_pass(policy_copy):
+    """An ERROR value (here: a key the facts do not have at run time) is R020, never false."""
+    from review.policy.check import RuleTestCase, case_statuses
+
+    _edit_rule(policy_copy, "TPI-M04", met_when="facts.injection_sites > 2")
+    policy = load_policy("hphc-tpi", policy_copy.parent)
+    with pytest.raises(RulesError) as info:  # injection_sites is null: no overload for null > int
+        case_statuses(
+            policy, RuleTestCase(name="x", symbols=load_rule_tests("hphc-tpi").base, expect={})
+        )
+    assert str(info.value).startswith("[R020]")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "case_name", "rule", "was", "now"),
+    [
+        (
+            "min_exam_features",
+            5,
+            "well documented first injection meets every applicable rule",
+            "TPI-M04",
+            "met",
+            "insufficient",
+        ),
+        (
+            "authorization_required",
+            True,
+            "well documented first injection meets every applicable rule",
+            "TPI-A08",
+            "not_applicable",
+            "not_met",
+        ),
+    ],
+)
+def test_a_changed_setting_changes_the_rule_test_that_depends_on_it(
+    policy_copy, setting, value, case_name, rule, was, now
+):
+    """Rule tests run with the policy's own settings: a copy of the policy with a changed
+    setting gives a different status on the same test case."""
+    from review.policy.check import case_statuses
+
+    case = next(c for c in load_rule_tests("hphc-tpi").cases if c.name == case_name)
+    assert case_statuses(load_policy("hphc-tpi"), case)[rule] == was
+    settings = policy_copy / "settings.yaml"
+    data = yaml.safe_load(settings.read_text())
+    data["settings"][setting] = value
+    settings.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert case_statuses(load_policy("hphc-tpi", policy_copy.parent), case)[rule] == now
+
+
+def test_a_fourth_session_fails_frequency_once_the_limit_is_lowered(policy_copy):
+    from review.policy.check import RuleTestCase, case_statuses
+
+    base = load_rule_tests("hphc-tpi").base
+    case = RuleTestCase(name="second session", symbols={**base, "sessions_in_window": 2}, expect={})
+    assert case_statuses(load_policy("hphc-tpi"), case)["TPI-M08"] == "met"
+    settings = policy_copy / "settings.yaml"
+    settings.write_text(
+        settings.read_text().replace("max_sessions_per_window: 3", "max_sessions_per_window: 1")
+    )
+    assert case_statuses(load_policy("hphc-tpi", policy_copy.parent), case)["TPI-M08"] == "not_met"
+
+
+def test_an_exclusion_group_naming_an_unknown_service_fails_at_load(policy_copy):
+    settings = policy_copy / "settings.yaml"
+    settings.write_text(
+        settings.read_text().replace("kinds: [prolotherapy]", "kinds: [prolotherapie]")
+    )
+    with pytest.raises(RulesError) as info:
+        load_policy("hphc-tpi", policy_copy.parent)
+    assert str(info.value).startswith("[R022]") and "did you mean 'prolotherapy'?" in str(
+        info.value
+    )
 
 
 def test_unknown_policy_suggests_the_closest(policy_copy):

@@ -11,14 +11,16 @@ from pydantic import Field, ValidationError
 
 from review.derive import Derived
 from review.errors import RulesError
-from review.policy.evaluate import evaluate
-from review.policy.folder import _load_yaml, load_policy
+from review.policy.evaluate import evaluate, rule_inputs
+from review.policy.folder import Policy, _load_yaml, load_policy
 from review.schema import Facts, Strict
 
 
 class RuleTestCase(Strict):
     name: str
-    symbols: dict[str, object] = Field(default_factory=dict)
+    symbols: dict[str, object] = Field(default_factory=dict)  # derived symbols
+    settings: dict[str, object] = Field(default_factory=dict)  # overrides of settings.yaml
+    facts: dict[str, object] = Field(default_factory=dict)  # extracted facts
     expect: dict[str, str]
 
 
@@ -61,11 +63,15 @@ def load_rule_tests(policy_id: str) -> RuleTestFile:
 
 def run_rule_tests(policy_id: str) -> tuple[list[str], int]:
     """Returns (failure lines, number of checks)."""
-    policy = load_policy(policy_id)
+    return run_policy_tests(load_policy(policy_id))
+
+
+def run_policy_tests(policy: Policy) -> tuple[list[str], int]:
     failures: list[str] = []
     total = 0
-    for case in load_rule_tests(policy_id).cases:
-        statuses = rule_statuses(policy_id, case.symbols, case.name)
+    tests = _load_yaml(policy.folder / "tests.yaml", RuleTestFile)
+    for case in tests.cases:
+        statuses = case_statuses(policy, case)
         for rule_id, expected in sorted(case.expect.items()):
             total += 1
             policy.rule(rule_id)  # unknown ids fail loudly with a suggestion
@@ -77,22 +83,50 @@ def run_rule_tests(policy_id: str) -> tuple[list[str], int]:
 
 
 def rule_statuses(policy_id: str, symbols: dict[str, object], name: str = "test") -> dict[str, str]:
-    policy = load_policy(policy_id)
+    return case_statuses(
+        load_policy(policy_id), RuleTestCase(name=name, symbols=symbols, expect={})
+    )
+
+
+def case_statuses(policy: Policy, case: RuleTestCase) -> dict[str, str]:
+    """One rule test case under ``policy``'s own settings, with the case's overrides."""
+    source = str(policy.folder / "tests.yaml")
+    symbols = dict(case.symbols)
+    signals = dict(symbols.get("exclusion_signals") or {})
+    unknown_groups = set(signals) - set(policy.settings.exclusion_groups)
+    if unknown_groups:
+        raise RulesError(
+            "R017",
+            f"test case {case.name!r} sets unknown exclusion groups {sorted(unknown_groups)}",
+            source=source,
+        )
+    symbols["exclusion_signals"] = {g: signals.get(g, []) for g in policy.settings.exclusion_groups}
+    derived = _validated(Derived, symbols, case.name, source, "")
+    unknown = set(symbols) - set(Derived.model_fields)
+    if unknown:
+        raise RulesError(
+            "R017", f"test case {case.name!r} sets unknown symbols {sorted(unknown)}", source=source
+        )
+    settings = _validated(
+        type(policy.settings),
+        {**policy.settings.model_dump(), **case.settings},
+        case.name,
+        source,
+        "settings.",
+    )
+    facts = _validated(Facts, case.facts, case.name, source, "facts.")
+    inputs = rule_inputs(derived, facts, policy, settings=settings.model_dump(mode="json"))
+    return {f.rule_id: f.status for f in evaluate(inputs, facts, policy)}
+
+
+def _validated(model, data: dict, name: str, source: str, prefix: str):
     try:
-        derived = Derived.model_validate(symbols)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise RulesError(
             "R017",
             f"test case {name!r}: {err['msg']}",
-            source=str(policy.folder / "tests.yaml"),
-            field=".".join(str(p) for p in err["loc"]),
+            source=source,
+            field=prefix + ".".join(str(p) for p in err["loc"]),
         ) from None
-    unknown = set(symbols) - set(Derived.model_fields)
-    if unknown:
-        raise RulesError(
-            "R017",
-            f"test case {name!r} sets unknown symbols {sorted(unknown)}",
-            source=str(policy.folder / "tests.yaml"),
-        )
-    return {f.rule_id: f.status for f in evaluate(derived, Facts(), policy)}

@@ -1,23 +1,51 @@
-"""Evaluate stage: each rule's CEL conditions over the derived symbols -> one Finding per rule.
+"""Evaluate stage: each rule's CEL conditions over the rule inputs -> one Finding per rule.
 
+The inputs are the five namespaces of ``review/policy/names.py`` (``claim``, ``history``,
+``facts``, ``derived``, ``settings``) plus every derived symbol by its bare name.
 Status order: ``applies_when`` false -> not_applicable; ``met_when`` -> met;
 ``insufficient_when`` -> insufficient; otherwise not_met.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import string
+
 from review.derive import Derived
 from review.policy.folder import Policy, Rule, cel_env
-from review.schema import Evidence, Fact, Facts, Finding
+from review.policy.names import claim_view, history_view
+from review.schema import Case, Evidence, Fact, Facts, Finding
 
 
-def evaluate(derived: Derived, facts: Facts, policy: Policy) -> list[Finding]:
-    activation = cel_env().Activation(derived.model_dump())
-    values = _display_values(derived)
-    return [_finding(rule, activation, values, facts) for rule in policy.rules]
+def rule_inputs(
+    derived: Derived,
+    facts: Facts,
+    policy: Policy,
+    case: Case | None = None,
+    dos: dt.date | None = None,
+    settings: dict | None = None,
+) -> dict:
+    """What a rule's conditions and reasons see. ``settings`` defaults to the policy's own."""
+    from review.schema import Case as _Case
+
+    case = case or _Case(case_id="-", documents=[])
+    symbols = derived.model_dump()
+    return {
+        **symbols,
+        "claim": claim_view(case),
+        "history": history_view(case, dos),
+        "facts": facts.model_dump(mode="json"),
+        "derived": symbols,
+        "settings": settings if settings is not None else policy.settings.model_dump(mode="json"),
+    }
 
 
-def _finding(rule: Rule, activation, values: dict[str, str], facts: Facts) -> Finding:
+def evaluate(inputs: dict, facts: Facts, policy: Policy) -> list[Finding]:
+    activation = cel_env().Activation(inputs)
+    return [_finding(rule, activation, inputs, facts) for rule in policy.rules]
+
+
+def _finding(rule: Rule, activation, inputs: dict, facts: Facts) -> Finding:
     spec = rule.spec
     if not _true(rule, "applies_when", activation):
         status = "not_applicable"
@@ -31,7 +59,7 @@ def _finding(rule: Rule, activation, values: dict[str, str], facts: Facts) -> Fi
     return Finding(
         rule_id=spec.id,
         status=status,
-        reason=spec.reasons[status].format_map(values),
+        reason=_REASONS.format(spec.reasons[status], inputs),
         policy_text=policy_quote(spec.policy_text),
         evidence=evidence,
         title=spec.title,
@@ -49,12 +77,14 @@ def _true(rule: Rule, name: str, activation) -> bool:
     from cel_expr_python import cel
 
     result = program.eval(activation)
-    if result.type() == cel.Type.ERROR:  # compiled CEL returns an ERROR value, never raises
+    kind = result.type()
+    if kind != cel.Type.BOOL:  # an ERROR value (compiled CEL never raises), or not a bool
         from review.errors import RulesError
 
+        detail = result.value() if kind == cel.Type.ERROR else f"it gave {kind.name().lower()}"
         raise RulesError(
             "R020",
-            f"rule {rule.spec.id}: {name} failed to evaluate: {result.value()}",
+            f"rule {rule.spec.id}: {name} failed to evaluate: {detail}",
             source=rule.spec.id,
         )
     return result.value() is True
@@ -72,18 +102,31 @@ def _evidence(sources: list[str], facts: Facts) -> list[Evidence]:
     return sorted(out, key=lambda e: (e.document_id, e.start, e.end))
 
 
-def _display_values(derived: Derived) -> dict[str, str]:
-    out = {}
-    for name, value in derived.model_dump().items():
-        if isinstance(value, list):
-            out[name] = ", ".join(str(v) for v in value) if value else "none"
-        elif isinstance(value, bool):
-            out[name] = "yes" if value else "no"
-        elif value == "":
-            out[name] = "none"
-        else:
-            out[name] = str(value)
-    return out
+class _ReasonFormatter(string.Formatter):
+    """Reason templates name symbols (``{muscles}``) or paths (``{settings.min_exam_features}``,
+    ``{exclusion_signals.acupuncture}``); values are shown as a nurse reads them."""
+
+    def format(self, template: str, inputs: dict) -> str:  # type: ignore[override]
+        return self.vformat(template, (), inputs)
+
+    def get_field(self, field_name, args, kwargs):
+        value = kwargs
+        for part in field_name.split("."):
+            value = value.get(part, "") if isinstance(value, dict) else ""
+        return display(value), field_name
+
+
+_REASONS = _ReasonFormatter()
+
+
+def display(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value == "" or value is None:
+        return "none"
+    return str(value)
 
 
 def policy_quote(text: str | list[str]) -> str:

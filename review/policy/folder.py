@@ -23,27 +23,9 @@ from pydantic import Field, ValidationError
 
 from review.derive import Derived
 from review.errors import RulesError, did_you_mean
+from review.policy.names import NAMESPACES, Names, Node, check_names, node_of, policy_names
 from review.schema import Facts, Strict
 from review.yamlfile import load_yaml
-
-CEL_MACROS = {"exists", "all", "exists_one", "map", "filter"}
-CEL_BUILTINS = {
-    "size",
-    "has",
-    "int",
-    "uint",
-    "double",
-    "string",
-    "bool",
-    "type",
-    "matches",
-    "contains",
-    "startsWith",
-    "endsWith",
-    "true",
-    "false",
-    "null",
-}
 
 
 class RuleSpec(Strict):
@@ -60,12 +42,24 @@ class RuleSpec(Strict):
     evidence: list[str] = Field(default_factory=list)
     reasons: dict[Literal["met", "not_met", "insufficient", "not_applicable"], str]
     missing_documentation: str | None = None
+    # FHIR ClaimResponse (review/fhir/response.py): the X12 claim adjustment reason code an unmet
+    # finding carries, and the LOINC document type that holds what the rule asks for
+    carc: str | None = Field(default=None, pattern=r"^[A-Z]?\d{1,3}$")
+    requested_document: tuple[str, str] | None = None  # (LOINC code, display)
 
 
 class RulesFile(Strict):
     version: str
     policy: str
     rules: list[RuleSpec]
+
+
+class ExclusionGroup(Strict):
+    """Services a policy excludes together: the kinds (``facts.excluded_services[].kind``) and
+    the claim codes that bill them (code -> kind)."""
+
+    kinds: list[str]
+    codes: dict[str, str] = Field(default_factory=dict)
 
 
 class Settings(Strict):
@@ -78,6 +72,22 @@ class Settings(Strict):
     first_line_muscles: list[str] = Field(default_factory=list)
     codes_by_muscle_count: dict[str, list[int | None]]
     coarse_areas: dict[str, list[str]] = Field(default_factory=dict)
+    exclusion_groups: dict[str, ExclusionGroup] = Field(default_factory=dict)
+    # LCD-style limits; a policy that does not use one leaves it unset
+    min_weeks_between_injections: int | None = None
+    min_percent_relief: int | None = None
+    min_relief_weeks: int | None = None
+    max_body_areas: int | None = None
+
+    @property
+    def procedure_codes(self) -> list[str]:
+        """The claim codes this policy reviews: those it maps muscle counts to."""
+        return sorted(self.codes_by_muscle_count)
+
+    def excluded_codes(self) -> dict[str, str]:
+        return {
+            code: kind for g in self.exclusion_groups.values() for code, kind in g.codes.items()
+        }
 
     def code_for_muscles(self, count: int) -> str:
         for code, (low, high) in sorted(self.codes_by_muscle_count.items()):
@@ -242,7 +252,8 @@ def _load_folder(folder: Path, policy_id: str) -> Policy:
                 f"policy is {doc.policy!r} but expected {policy_id!r}",
                 source=str(folder / name),
             )
-    rules = _check_rules(rules_file, folder / "rules.yaml", _normalise(policy_text))
+    _check_exclusion_groups(meta.settings, folder / "settings.yaml")
+    rules = _check_rules(rules_file, folder / "rules.yaml", _normalise(policy_text), meta.settings)
     return Policy(
         policy_id,
         folder,
@@ -253,6 +264,31 @@ def _load_folder(folder: Path, policy_id: str) -> Policy:
         policy_sha256(folder),
         rules_file.version,
     )
+
+
+def _check_exclusion_groups(settings: Settings, path: Path) -> None:
+    """Each group names excluded-service kinds the extractors know (R022)."""
+    from review.lexicon import entry_attributes
+
+    known = sorted(entry_attributes("excluded_services"))
+    for name, group in settings.exclusion_groups.items():
+        for kind in [*group.kinds, *group.codes.values()]:
+            if kind not in known:
+                raise RulesError(
+                    "R022",
+                    f"exclusion group {name!r} names unknown service kind {kind!r}"
+                    + did_you_mean(kind, known, f"; kinds are {', '.join(known)}"),
+                    source=str(path),
+                    field=f"settings.exclusion_groups.{name}",
+                )
+        stray = sorted(set(group.codes.values()) - set(group.kinds))
+        if stray:
+            raise RulesError(
+                "R022",
+                f"exclusion group {name!r} bills {stray} by code but does not list them in kinds",
+                source=str(path),
+                field=f"settings.exclusion_groups.{name}",
+            )
 
 
 def policy_sha256(folder: Path) -> str:
@@ -285,11 +321,13 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u2019", "'")).strip().lower()
 
 
-def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Rule]:
+def _check_rules(
+    rules_file: RulesFile, path: Path, policy_text: str, settings: Settings
+) -> list[Rule]:
     import celpy
 
     env = celpy.Environment()
-    symbols = set(Derived.model_fields)
+    names = rule_names(settings)
     facts_fields = set(Facts.model_fields)
     seen: set[str] = set()
     rules = []
@@ -314,13 +352,7 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
                 raise RulesError(
                     "R008", f"rule {rule.id}: {name} is not valid CEL: {first}", source=str(path)
                 ) from None
-            for ident in sorted(_identifiers(ast) - symbols):
-                raise RulesError(
-                    "R012",
-                    f"rule {rule.id} uses unknown fact {ident!r}" + did_you_mean(ident, symbols),
-                    source=str(path),
-                    field=name,
-                )
+            check_names(ast, names, f"rule {rule.id} {name}", str(path))
             # a literal needs no interpreter (most rules leave two of their three conditions as one)
             literal = expr.strip()
             programs[name] = (
@@ -347,11 +379,12 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
             )
         for status, template in rule.reasons.items():
             for _, field_name, _, _ in string.Formatter().parse(template):
-                if field_name and field_name not in symbols:
+                if field_name and not template_path_known(field_name, names):
+                    top = names.top()
                     raise RulesError(
                         "R015",
                         f"rule {rule.id} reason '{status}' names unknown symbol {field_name!r}"
-                        + did_you_mean(field_name, symbols),
+                        + did_you_mean(field_name.split(".")[-1], _template_paths(top)),
                         source=str(path),
                         field="reasons",
                     )
@@ -359,20 +392,55 @@ def _check_rules(rules_file: RulesFile, path: Path, policy_text: str) -> list[Ru
     return rules
 
 
+def rule_names(settings: Settings) -> Names:
+    """What this policy's conditions may name: the five namespaces, with ``derived``'s
+    exclusion groups as the fields the policy declares."""
+    derived = node_of(Derived, "derived")
+    derived.fields["exclusion_signals"] = Node(
+        "derived.exclusion_signals",
+        fields={
+            g: Node(f"derived.exclusion_signals.{g}", item=Node(""))
+            for g in settings.exclusion_groups
+        },
+    )
+    return policy_names(Settings, derived)
+
+
+def template_path_known(field_name: str, names: Names) -> bool:
+    node: Node | None = Node("", fields=names.top())
+    for part in field_name.split("."):
+        if node is None or node.fields is None or part not in node.fields:
+            return False
+        node = node.fields[part]
+    return True
+
+
+def _template_paths(top: dict[str, Node]) -> list[str]:
+    out = list(top)
+    for name, node in top.items():
+        out += [f"{name}.{f}" for f in (node.fields or {})]
+    return out
+
+
 @cache
 def cel_env():
-    """The compiled-CEL environment: every Derived symbol declared with its type, so a
-    condition is type-checked once, at load."""
+    """The compiled-CEL environment: every bare Derived symbol declared with its type, and the
+    namespaces as maps (their paths are checked by ``check_names``), so a condition is
+    type-checked once, at load."""
     from cel_expr_python import cel
 
-    types = {bool: cel.Type.BOOL, int: cel.Type.INT, str: cel.Type.STRING}
-    types[list[str]] = cel.Type.List(cel.Type.STRING)
+    T = cel.Type
+    types = {bool: T.BOOL, int: T.INT, str: T.STRING, list[str]: T.List(T.STRING)}
+    types[dict[str, list[str]]] = T.Map(T.STRING, T.List(T.STRING))
     variables = {name: types[f.annotation] for name, f in Derived.model_fields.items()}
+    for namespace in NAMESPACES:
+        variables[namespace] = T.List(T.DYN) if namespace == "history" else T.Map(T.STRING, T.DYN)
     return cel.NewEnv(variables=variables)
 
 
 def compile_condition(expr: str, what: str, source: str):
-    """One condition as a compiled, type-checked CEL expression returning bool (R021)."""
+    """One condition as a compiled, type-checked CEL expression returning bool (R021). A
+    condition over a namespace may be ``dyn`` at load; it must still give a bool (R020)."""
     from cel_expr_python import cel
 
     try:
@@ -382,37 +450,10 @@ def compile_condition(expr: str, what: str, source: str):
         raise RulesError(
             "R021", f"{what} does not type-check: {detail.splitlines()[0]}", source=source
         ) from None
-    if program.return_type() != cel.Type.BOOL:
+    if program.return_type() not in (cel.Type.BOOL, cel.Type.DYN):
         raise RulesError(
             "R021",
             f"{what} does not type-check: it gives {program.return_type().name().lower()}, not bool",
             source=source,
         )
     return program
-
-
-def _identifiers(ast) -> set[str]:
-    """Top-level names a CEL expression reads, less comprehension variables."""
-    from lark import Token, Tree
-
-    idents: set[str] = set()
-    bound: set[str] = set()
-    for node in ast.iter_subtrees():
-        if node.data == "ident":
-            idents.update(str(t) for t in node.children if isinstance(t, Token))
-        elif node.data == "member_dot_arg":
-            method = next((str(c) for c in node.children if isinstance(c, Token)), "")
-            if method in CEL_MACROS:
-                exprlist = next(
-                    (c for c in node.children if isinstance(c, Tree) and c.data == "exprlist"), None
-                )
-                if exprlist is not None and exprlist.children:
-                    first = exprlist.children[0]
-                    bound.update(
-                        str(t)
-                        for sub in first.iter_subtrees()
-                        if sub.data == "ident"
-                        for t in sub.children
-                        if isinstance(t, Token)
-                    )
-    return idents - bound - CEL_BUILTINS
