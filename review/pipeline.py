@@ -121,8 +121,11 @@ def _outcome(
 
 def case_policy(case: Case, config: ReviewConfig) -> Policy:
     """The policy a case is reviewed under: the operator's ``--policy`` (a registry id or a
-    folder), else the one the case names (only ever a registry id)."""
-    return resolve_policy(config.policy) if config.policy else load_policy(case.policy)
+    folder), else the one the case names (only ever a registry id), else the registry's choice
+    by payer and date of service (review/policy/registry.py)."""
+    from review.policy.registry import select_policy_id
+
+    return resolve_policy(config.policy) if config.policy else load_policy(select_policy_id(case))
 
 
 def _inputs(case: Case, derived: Derived, facts: Facts, policy: Policy) -> dict:

@@ -58,7 +58,8 @@ POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 class Case(Strict):
     case_id: str
-    policy: str = "hphc-tpi"
+    # a registry id; none: chosen from payer and date of service (review/policy/registry.py)
+    policy: str | None = None
     payer: str | None = None  # the health plan (FHIR Coverage.payor); chooses a policy with it
     line_of_business: str | None = None  # e.g. commercial, medicare_advantage, medicaid
     claim: Claim | None = None
@@ -70,10 +71,10 @@ class Case(Strict):
 
     @field_validator("policy")
     @classmethod
-    def _policy_is_a_registry_id(cls, value: str) -> str:
-        if not POLICY_ID.match(value):
+    def _policy_is_a_registry_id(cls, value: str | None) -> str | None:
+        if value is not None and not POLICY_ID.match(value):
             raise ValueError(
-                "a case names its policy by registry id (e.g. 'hphc-tpi'), never by a path; "
+                "a case names its policy by registry id (`review rules policies`), never by a path; "
                 "a policy folder can only be chosen by the operator (--policy PATH)"
             )
         return value

@@ -323,3 +323,35 @@ def test_settings_change_the_outcome_without_code_changes(policy_copy):
     assert derive(case, facts, alt).supported_code == "20552"
     load_policy.cache_clear()
     assert derive(case, facts, load_policy("hphc-tpi")).supported_code == "20553"
+
+
+def test_no_python_string_names_a_rule_or_a_policy():
+    """Policy knowledge is data: no string in the package's code (docstrings and comments aside)
+    names a rule id or a policy id; the one default policy is chosen in rules/registry.yaml."""
+    import ast
+    import re
+
+    from review.policy.folder import available_policies
+
+    ids = set(available_policies())
+    rule_ids = {r.spec.id for p in ids for r in load_policy(p).rules}
+    pattern = re.compile(
+        "|".join(re.escape(i) for i in sorted(ids | rule_ids, key=len, reverse=True))
+    )
+    found = []
+    for path in sorted((ROOT / "review").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {  # a bare string statement: a module, class, function or attribute docstring
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and pattern.search(node.value)
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
+    assert not found, "\n".join(found)

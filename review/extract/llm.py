@@ -57,7 +57,7 @@ class LLMSettings(Strict):
         gt=0,
         description="REVIEW_LLM_CASE_TIMEOUT: seconds one case's extraction may take in total, across "
         "every HTTP retry and validation re-ask (time waiting for the rate limiter is not counted); "
-        "when it is spent the case pends (TPI-X01: endpoint too slow), it is never approved",
+        "when it is spent the case pends (extraction failed: endpoint too slow), it is never approved",
     )
     max_retries: int = Field(
         default=3, description="HTTP retries on 429/5xx/timeouts, with backoff"

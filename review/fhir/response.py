@@ -7,7 +7,7 @@ serialised, so nothing invalid leaves. Codes used:
 - X12 306 review action (``https://codesystem.x12.org/005010/306``): A1 certified in total
   (approve), A3 not certified (deny), A4 pended (pend).
 - Reason codes: X12 Claim Adjustment Reason Codes (``https://x12.org/codes/claim-adjustment-reason-codes``),
-  per finding that is not met (table ``CARC`` below).
+  per finding that is not met: the rule's ``carc`` in its policy's rules.yaml (meanings in ``CARC`` below).
 - Evidence spans: FHIR has no standard element for character offsets into an attachment, so
   the whole recommendation (findings with ``document_id``/``start``/``end``/``text``) travels
   loss-free as a contained ``Binary`` (application/json) that an extension points at.
@@ -44,32 +44,20 @@ CARC = {
     "252": "An attachment/other documentation is required to adjudicate this claim/service.",
     "11": "The diagnosis is inconsistent with the procedure.",
 }
-RULE_CARC = {
-    "TPI-A01": "16",
-    "TPI-A02": "151",
-    "TPI-A03": "150",
-    "TPI-A04": "96",
-    "TPI-A05": "96",
-    "TPI-A06": "96",
-    "TPI-A07": "16",
-    "TPI-A08": "197",
-    "TPI-M01": "11",
-    "TPI-M02": "11",
-    "TPI-M07": "50",
-    "TPI-M08": "151",
-    "TPI-M09": "50",
-}
-"""Every other unmet finding: 252 when it asks for documentation, else 16."""
-MISSING_LOINC = {  # our rules -> the LOINC document type that carries what they ask for
-    "TPI-M03": ("28570-0", "Procedure note"),
-    "TPI-M10": ("28570-0", "Procedure note"),
-    "TPI-X04": ("28570-0", "Procedure note"),
-    "TPI-M04": ("11506-3", "Progress note"),
-    "TPI-M05": ("11506-3", "Progress note"),
-    "TPI-M06": ("11506-3", "Progress note"),
-    "TPI-M09": ("11506-3", "Progress note"),
-    "TPI-M01": ("11506-3", "Progress note"),
-}
+
+
+def _rule_specs(rec: Recommendation) -> dict:
+    """The rules of the policy a recommendation was made under: each rule's ``carc`` and
+    ``requested_document`` are policy data (rules.yaml). A policy outside the registry (an
+    analyst's folder) gives none, and every unmet finding falls back to 252 / 16."""
+    from review.errors import RulesError
+    from review.policy.folder import load_policy
+
+    try:
+        policy = load_policy(rec.provenance.policy)
+    except RulesError:
+        return {}
+    return {rule.spec.id: rule.spec for rule in policy.rules}
 
 
 def fhir_id(text: str) -> str:
@@ -82,8 +70,10 @@ def unmet(rec: Recommendation):
     return [f for f in rec.findings if f.status in ("not_met", "insufficient")]
 
 
-def reason_code(finding) -> str:
-    return RULE_CARC.get(finding.rule_id) or ("252" if finding.missing_documentation else "16")
+def reason_code(finding, specs: dict | None = None) -> str:
+    """The rule's own CARC (rules.yaml ``carc``); else 252 when it asks for documentation, else 16."""
+    spec = (specs or {}).get(finding.rule_id)
+    return (spec.carc if spec else None) or ("252" if finding.missing_documentation else "16")
 
 
 def response_bundle(
@@ -150,7 +140,8 @@ def claim_response(rec, case, request, decision, review) -> dict[str, Any]:
     if review:
         reasons = ["16"] if decision != "approve" else []
     else:
-        reasons = sorted({reason_code(f) for f in open_findings}, key=int)
+        specs = _rule_specs(rec)
+        reasons = sorted({reason_code(f, specs) for f in open_findings}, key=int)
     pa_number = (
         "PA-"
         + hashlib.sha256(f"{rec.case_id}|{rec.provenance.rules_sha256}".encode())
@@ -259,10 +250,12 @@ def claim_response(rec, case, request, decision, review) -> dict[str, Any]:
 def documentation_task(rec: Recommendation, request, response_id: str) -> dict[str, Any] | None:
     """A CDex-style Task asking the provider for exactly the missing documentation."""
     asks = []
+    specs = _rule_specs(rec)
     for finding in unmet(rec):
         if not finding.missing_documentation:
             continue
-        code = MISSING_LOINC.get(finding.rule_id)
+        spec = specs.get(finding.rule_id)
+        code = spec.requested_document if spec else None
         concept: dict[str, Any] = {"text": finding.missing_documentation}
         if code:
             concept["coding"] = [{"system": LOINC, "code": code[0], "display": code[1]}]

@@ -110,11 +110,24 @@ class Settings(Strict):
         return area
 
 
+class AppliesTo(Strict):
+    """Who a policy is for: a payer and, optionally, some of its lines of business (none listed:
+    all of them)."""
+
+    payer: str
+    lines_of_business: list[str] = Field(default_factory=list)
+
+
 class SettingsFile(Strict):
     version: str
     policy: str
     title: str
     policy_file: str = "policy.txt"
+    # the registry entry (review/policy/registry.py): where the policy comes from, when and for whom
+    source: str | None = None
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None  # inclusive; none: still in force
+    applies_to: list[AppliesTo] = Field(default_factory=list)
     settings: Settings
 
 
@@ -158,6 +171,7 @@ class Policy:
     ):
         self.id = policy_id
         self.folder = folder
+        self.meta = meta
         self.title = meta.title
         self.settings = meta.settings
         self.rules = rules
@@ -184,8 +198,8 @@ def rules_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "rules"
 
 
-def available_policies() -> list[str]:
-    root = rules_root()
+def available_policies(root: Path | None = None) -> list[str]:
+    root = root or rules_root()
     return (
         sorted(p.name for p in root.iterdir() if (p / "rules.yaml").is_file())
         if root.is_dir()
@@ -194,14 +208,17 @@ def available_policies() -> list[str]:
 
 
 @cache
-def load_policy(policy_id: str = "hphc-tpi", root: Path | None = None) -> Policy:
-    """A policy from the registry (``rules_root()``) by its id. Never a path: a case names its
-    policy, and what it names must not choose a folder (``load_policy_folder`` is the operator's)."""
+def load_policy(policy_id: str | None = None, root: Path | None = None) -> Policy:
+    """A policy from the registry (``rules_root()``) by its id (none: the registry's default).
+    Never a path: a case names its policy, and what it names must not choose a folder
+    (``load_policy_folder`` is the operator's)."""
+    from review.policy.registry import default_policy
     from review.schema import POLICY_ID
 
     root = root or rules_root()
+    policy_id = policy_id or default_policy(root)
     if not POLICY_ID.match(policy_id) or not (root / policy_id / "rules.yaml").is_file():
-        known = available_policies()
+        known = available_policies(root)
         msg = f"unknown policy {policy_id!r}" + did_you_mean(
             policy_id, known, f"; known: {', '.join(known) or 'none'}"
         )
@@ -217,7 +234,7 @@ def load_policy_folder(folder: Path) -> Policy:
     if not (folder / "rules.yaml").is_file():
         raise RulesError(
             "R001",
-            "not a policy folder (no rules.yaml); give a registry id or a folder like rules/hphc-tpi",
+            "not a policy folder (no rules.yaml); give a registry id (`review rules policies`) or a folder holding rules.yaml",
             source=str(folder),
         )
     meta = _load_yaml(folder / "settings.yaml", SettingsFile)

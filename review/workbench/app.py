@@ -70,7 +70,18 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 DEFAULT_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 DECISIONS = ("pend", "deny", "approve")
-CODES = ("20552", "20553")
+
+
+def _procedure_codes() -> tuple[str, ...]:
+    """The codes a reviewer may choose: every registry policy's procedure codes (policy data)."""
+    from review.policy.folder import available_policies, load_policy
+
+    return tuple(
+        sorted({c for p in available_policies() for c in load_policy(p).settings.procedure_codes})
+    )
+
+
+CODES = _procedure_codes()
 REVIEW_STATUSES = ("unreviewed", "accepted", "overridden")
 SORTS = {
     "status": "review status",
@@ -454,7 +465,7 @@ def create_app(
             if to_decision not in DECISIONS:
                 problems.append("Choose the decision: approve, pend or deny.")
             if raw_code not in ("", *CODES):
-                problems.append("Choose the supported code: 20552, 20553 or none.")
+                problems.append(f"Choose the supported code: {', '.join(CODES)} or none.")
             if not problems and (to_decision, to_code) == (current["decision"], current["code"]):
                 problems.append(
                     "The override changes neither the decision nor the code; use Accept instead."
