@@ -244,6 +244,17 @@ def test_same_muscle_twice_is_one_muscle_with_merged_side(approve_docs):
     assert (m.name, m.side, len(m.evidence)) == ("trapezius", "bilateral", 2)
 
 
+def test_the_lexicon_names_the_category_of_a_substance_it_knows(approve_docs):
+    """The model's category is kept only for substances the lexicon does not know: lidocaine
+    called "other" is still a local anesthetic (and a biologic cannot hide as "other")."""
+    data = approve_cervical_facts()
+    data["injectate"][0]["category"] = "other"
+    data["injectate"].append({**data["injectate"][0], "name": "Sarapin-like extract X"})
+    facts, _ = facts_from_llm(LLMFacts.model_validate(data), list(approve_docs.values()))
+    categories = {i.name: i.category for i in facts.injectate}
+    assert categories == {"lidocaine": "local_anesthetic", "sarapin-like extract x": "other"}
+
+
 def test_canonical_muscle_names():
     assert canonical_muscle("Upper  Trapezius") == "trapezius"
     assert canonical_muscle("Levator Scapulae") == "levator scapulae"

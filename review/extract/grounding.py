@@ -164,7 +164,7 @@ def facts_from_llm(answer: LLMFacts, parsed: list[ParsedDocument]) -> tuple[Fact
     facts.injected_regions = list(regions.values()) if performed else []
     facts.injection_sites = answer.injection_sites
     facts.injectate = [
-        Injectate(name=i.name.lower(), category=i.category, dose=i.dose, evidence=[ev])
+        Injectate(name=i.name.lower(), category=_injectate_category(i), dose=i.dose, evidence=[ev])
         for i in answer.injectate
         if (ev := cite(i.citation, "injectate"))
     ]
@@ -227,3 +227,12 @@ def facts_from_llm(answer: LLMFacts, parsed: list[ParsedDocument]) -> tuple[Fact
 def _add(items: list[Evidence], ev: Evidence) -> None:
     if ev not in items:
         items.append(ev)
+
+
+def _injectate_category(injectate) -> str:
+    """The lexicon's category for a substance it knows (it is the authority: "platelet-rich
+    plasma" is a biologic whatever the model called it); the model's otherwise."""
+    from review.lexicon import entry_attributes
+
+    entry = entry_attributes("injectates").get(canonical_name("injectates", injectate.name))
+    return entry.category if entry is not None and entry.category else injectate.category
