@@ -85,11 +85,19 @@ def case_command(
             help="YAML/JSON file with base_url, model, ... (default: REVIEW_LLM_* variables)."
         ),
     ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="A second policy (registry id or folder): decide the same facts under both "
+            "and show the findings that differ."
+        ),
+    ] = None,
 ) -> None:
     """Review one case and print the recommendation.
 
     Example: review case examples/approve-cervical-tpi --format json
     Example: review case examples/fhir/pend-no-conservative-care.bundle.json --format fhir
+    Example: review case examples/approve-cervical-tpi --policy hphc-tpi --compare medicare-lcd-tpi
     """
     from review.case import load_case
     from review.pipeline import ReviewConfig, review_case
@@ -102,6 +110,9 @@ def case_command(
 
         settings = LLMSettings.load(llm_config)
     config = ReviewConfig(policy=policy, extractor=extractor.value, prompt=prompt, llm=settings)
+    if compare is not None:
+        _compare(case, config, compare, fmt, out)
+        return
     rec = review_case(case, config)
     if fmt is Format.html:
         from review.report.html import render_html
@@ -160,6 +171,45 @@ def write_output(path: Path, text: str) -> None:
                 os.unlink(tmp)
 
 
+def _compare(case, config, second: str, fmt, out) -> None:
+    import json
+
+    from review.pipeline import case_policy, compare_case
+    from review.policy.compare import case_diff
+    from review.policy.folder import resolve_policy
+
+    a = case_policy(case, config)
+    b = resolve_policy(second)
+    rec_a, rec_b = compare_case(case, a, b, config)
+    diffs = case_diff(a, b, rec_a, rec_b)
+    if fmt is Format.json:
+        body = {
+            "case_id": case.case_id,
+            "policies": [a.id, b.id],
+            "decisions": {a.id: rec_a.decision, b.id: rec_b.decision},
+            "supported_codes": {a.id: rec_a.supported_code, b.id: rec_b.supported_code},
+            "differences": [{a.id: d.first, b.id: d.second} for d in diffs],
+        }
+        text = json.dumps(body, indent=2, sort_keys=True) + "\n"
+    elif fmt is Format.text:
+        lines = [
+            f"Case {case.case_id}: {a.id} {rec_a.decision.upper()} "
+            f"(code {rec_a.supported_code or 'none'}) vs {b.id} {rec_b.decision.upper()} "
+            f"(code {rec_b.supported_code or 'none'})",
+        ]
+        if not diffs:
+            lines.append("Every finding has the same status under both policies.")
+        for d in diffs:
+            lines += ["", f"  {a.id}: {d.first}", f"  {b.id}: {d.second}"]
+        text = "\n".join(lines) + "\n"
+    else:
+        raise ReviewError("E002", "--compare writes text or json; choose --format text or json")
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
 @rules_app.command("list")
 def rules_list(
     policy: Annotated[
@@ -176,6 +226,27 @@ def rules_list(
         s = rule.spec
         outcome = "deny" if s.on_not_met == "deny" else "pend"
         typer.echo(f"  {s.id}  {s.kind:<17}  not met -> {outcome:<4}  {s.title}")
+
+
+@rules_app.command("diff")
+def rules_diff(
+    first: Annotated[str, typer.Argument(help="Registry id or policy folder.")],
+    second: Annotated[str, typer.Argument(help="Registry id or policy folder.")],
+) -> None:
+    """What differs between two policies: registry entry, settings, covered diagnoses, excluded
+    services and rules. Example: review rules diff hphc-tpi medicare-lcd-tpi"""
+    from review.policy.compare import policy_diff
+    from review.policy.folder import resolve_policy
+
+    a, b = resolve_policy(first), resolve_policy(second)
+    sections = policy_diff(a, b)
+    typer.echo(f"{a.id} ({a.rules_version}) vs {b.id} ({b.rules_version})")
+    if not sections:
+        typer.echo("No differences.")
+    for section in sections:
+        typer.echo(f"\n{section.title}")
+        for line in section.lines:
+            typer.echo(f"      {line.strip()}" if line.startswith("    ") else f"  - {line}")
 
 
 @rules_app.command("policies")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -65,6 +66,26 @@ def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendatio
     config = config or ReviewConfig()
     policy = case_policy(case, config)
     extraction = extract(case, config, policy.settings.procedure_codes)
+    return decide(case, extraction, policy, config)
+
+
+def compare_case(
+    case: Case, first: Policy, second: Policy, config: ReviewConfig | None = None
+) -> tuple[Recommendation, Recommendation]:
+    """The same facts (extracted once) decided under two policies."""
+    config = config or ReviewConfig()
+    codes = sorted({*first.settings.procedure_codes, *second.settings.procedure_codes})
+    extraction = extract(case, config, codes)
+    return (
+        decide(case, copy.deepcopy(extraction), first, config),
+        decide(case, copy.deepcopy(extraction), second, config),
+    )
+
+
+def decide(
+    case: Case, extraction: Extraction, policy: Policy, config: ReviewConfig
+) -> Recommendation:
+    """derive -> evaluate -> recommend for one policy, on facts already extracted."""
     facts = extraction.facts
     ungrounded = extraction.ungrounded + drop_ungrounded(case, facts)
     provenance = Provenance(

@@ -17,18 +17,18 @@ from review.policy.evaluate import rule_inputs
 from review.policy.folder import cel_env, load_policy
 from review.schema import Facts
 
-POLICY = "hphc-tpi"
+POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
 CONDITIONS = ("applies_when", "met_when", "insufficient_when")
 CASES = Path(__file__).parent / "golden" / "cases"
 GOLDEN = sorted(p.parent for p in CASES.glob("*/case.json"))
 
 
-def _both(inputs: dict) -> list[tuple[str, bool, bool]]:
+def _both(policy_id: str, inputs: dict) -> list[tuple[str, bool, bool]]:
     env = celpy.Environment()
     oracle_activation = celpy.json_to_cel(inputs)
     compiled_activation = cel_env().Activation(inputs)
     out = []
-    for rule in load_policy(POLICY).rules:
+    for rule in load_policy(policy_id).rules:
         for name in CONDITIONS:
             program = rule.programs[name]
             if isinstance(program, bool):
@@ -41,40 +41,44 @@ def _both(inputs: dict) -> list[tuple[str, bool, bool]]:
     return out
 
 
-def _symbol_sets() -> list[tuple[str, dict]]:
-    policy = load_policy(POLICY)
-    groups = policy.settings.exclusion_groups
+def _symbol_sets() -> list[tuple[str, str, dict]]:
     cases = []
-    for c in load_rule_tests(POLICY).cases:
-        symbols = dict(c.symbols)
-        signals = dict(symbols.get("exclusion_signals") or {})
-        symbols["exclusion_signals"] = {g: signals.get(g, []) for g in groups}
-        settings = {**policy.settings.model_dump(mode="json"), **c.settings}
-        derived = Derived.model_validate(symbols)
-        inputs = rule_inputs(derived, Facts.model_validate(c.facts), policy, settings=settings)
-        cases.append((f"tests.yaml:{c.name}", inputs))
-    for folder in GOLDEN:  # real inputs: each golden case through extract and derive
+    for policy_id in POLICIES:
+        policy = load_policy(policy_id)
+        groups = policy.settings.exclusion_groups
+        for c in load_rule_tests(policy_id).cases:
+            symbols = dict(c.symbols)
+            signals = dict(symbols.get("exclusion_signals") or {})
+            symbols["exclusion_signals"] = {g: signals.get(g, []) for g in groups}
+            settings = {**policy.settings.model_dump(mode="json"), **c.settings}
+            derived = Derived.model_validate(symbols)
+            facts = Facts.model_validate(c.facts)
+            inputs = rule_inputs(derived, facts, policy, settings=settings)
+            cases.append((f"{policy_id}:tests.yaml:{c.name}", policy_id, inputs))
+    for folder in GOLDEN:  # real inputs: each golden case through extract and derive, both policies
         case = load_case(folder)
-        policy = load_policy(case.policy)
-        facts = extract(case, ReviewConfig(), policy.settings.procedure_codes).facts
-        derived = derive(case, facts, policy)
-        inputs = rule_inputs(derived, facts, policy, case, date_of_service(case))
-        cases.append((f"golden:{folder.name}", inputs))
+        for policy_id in POLICIES:
+            policy = load_policy(policy_id)
+            facts = extract(case, ReviewConfig(), policy.settings.procedure_codes).facts
+            derived = derive(case, facts, policy)
+            inputs = rule_inputs(derived, facts, policy, case, date_of_service(case))
+            cases.append((f"{policy_id}:golden:{folder.name}", policy_id, inputs))
     return cases
 
 
 @pytest.mark.parametrize(
-    ("name", "inputs"), _symbol_sets(), ids=lambda v: v if isinstance(v, str) else ""
+    ("name", "policy_id", "inputs"),
+    _symbol_sets(),
+    ids=lambda v: v if isinstance(v, str) and ":" in v else "",
 )
-def test_compiled_cel_agrees_with_cel_python(name, inputs):
-    differ = [(cond, o, c) for cond, o, c in _both(inputs) if o != c]
+def test_compiled_cel_agrees_with_cel_python(name, policy_id, inputs):
+    differ = [(cond, o, c) for cond, o, c in _both(policy_id, inputs) if o != c]
     assert not differ, f"{name}: oracle vs compiled differ on {differ}"
 
 
 def test_the_oracle_sees_every_rule_test_case():
     # the comparison is only as good as its inputs: the rule test cases must all be there
-    assert (
-        len([n for n, _ in _symbol_sets() if n.startswith("tests.yaml:")])
-        == len(load_rule_tests(POLICY).cases)
-        > 20
-    )
+    names = [n for n, _, _ in _symbol_sets()]
+    for policy_id in POLICIES:
+        tests = [n for n in names if n.startswith(f"{policy_id}:tests.yaml:")]
+        assert len(tests) == len(load_rule_tests(policy_id).cases) > 20

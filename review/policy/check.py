@@ -27,6 +27,7 @@ class RuleTestCase(Strict):
 class RuleTestFile(Strict):
     version: str
     base: dict[str, object] = Field(default_factory=dict)  # a YAML anchor the cases merge from
+    anchors: dict[str, dict[str, object]] = Field(default_factory=dict)  # more of them
     cases: list[RuleTestCase]
 
 

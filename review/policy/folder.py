@@ -31,9 +31,14 @@ from review.yamlfile import load_yaml
 class RuleSpec(Strict):
     id: str = Field(pattern=r"^[A-Z]+-[A-Z]\d{2}$")
     title: str
+    # the criterion a rule enforces, shared by rules of different policies that enforce the same
+    # one ("exam", "frequency"): how `review rules diff` and `--compare` pair them
+    topic: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     kind: Literal["administrative", "medical_necessity", "extraction"]
     policy_text: str | list[str]  # several sentences when a rule enforces more than one
-    source: str = "policy"  # "policy" (quoted from policy.txt) or the name of an outside source
+    # "policy": quoted from policy.txt; the name of another .txt file in the policy folder: quoted
+    # from it (a summary kept with its provenance); anything else: an outside source, not checked
+    source: str = "policy"
     applies_when: str = "true"
     met_when: str
     insufficient_when: str = "false"
@@ -78,6 +83,8 @@ class Settings(Strict):
     min_percent_relief: int | None = None
     min_relief_weeks: int | None = None
     max_body_areas: int | None = None
+    # exam features that count towards min_exam_features (empty: every feature counts)
+    counted_exam_features: list[str] = Field(default_factory=list)
 
     @property
     def procedure_codes(self) -> list[str]:
@@ -270,7 +277,14 @@ def _load_folder(folder: Path, policy_id: str) -> Policy:
                 source=str(folder / name),
             )
     _check_exclusion_groups(meta.settings, folder / "settings.yaml")
-    rules = _check_rules(rules_file, folder / "rules.yaml", _normalise(policy_text), meta.settings)
+    sources = {
+        p.name: _normalise(p.read_text(encoding="utf-8"))
+        for p in sorted(folder.glob("*.txt"))
+        if p.name != meta.policy_file
+    }
+    rules = _check_rules(
+        rules_file, folder / "rules.yaml", _normalise(policy_text), meta.settings, sources
+    )
     return Policy(
         policy_id,
         folder,
@@ -284,8 +298,20 @@ def _load_folder(folder: Path, policy_id: str) -> Policy:
 
 
 def _check_exclusion_groups(settings: Settings, path: Path) -> None:
-    """Each group names excluded-service kinds the extractors know (R022)."""
+    """Each group names excluded-service kinds the extractors know, and the exam features a
+    policy counts are ones the extractors report (R022)."""
     from review.lexicon import entry_attributes
+
+    features = sorted(entry_attributes("exam_findings"))
+    for kind in settings.counted_exam_features:
+        if kind not in features:
+            raise RulesError(
+                "R022",
+                f"counted_exam_features names unknown exam feature {kind!r}"
+                + did_you_mean(kind, features, f"; features are {', '.join(features)}"),
+                source=str(path),
+                field="settings.counted_exam_features",
+            )
 
     known = sorted(entry_attributes("excluded_services"))
     for name, group in settings.exclusion_groups.items():
@@ -339,7 +365,11 @@ def _normalise(text: str) -> str:
 
 
 def _check_rules(
-    rules_file: RulesFile, path: Path, policy_text: str, settings: Settings
+    rules_file: RulesFile,
+    path: Path,
+    policy_text: str,
+    settings: Settings,
+    sources: dict[str, str] | None = None,
 ) -> list[Rule]:
     import celpy
 
@@ -353,10 +383,12 @@ def _check_rules(
             raise RulesError("R006", f"rule {rule.id} is defined twice", source=str(path))
         seen.add(rule.id)
         quotes = [rule.policy_text] if isinstance(rule.policy_text, str) else rule.policy_text
-        if rule.source == "policy" and any(_normalise(q) not in policy_text for q in quotes):
+        quoted = policy_text if rule.source == "policy" else (sources or {}).get(rule.source)
+        if quoted is not None and any(_normalise(q) not in quoted for q in quotes):
+            where = "the policy file" if rule.source == "policy" else rule.source
             raise RulesError(
                 "R007",
-                f"rule {rule.id}: policy_text is not verbatim in the policy file; quote the sentence exactly",
+                f"rule {rule.id}: policy_text is not verbatim in {where}; quote the sentence exactly",
                 source=str(path),
             )
         programs = {}
