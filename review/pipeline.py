@@ -92,6 +92,7 @@ def decide(
         version=__version__,
         policy=policy.id,
         rules_sha256=policy.sha256,
+        policy_version=policy.meta.version,
         extractor=config.extractor,
         model=extraction.model,
         prompt=extraction.prompt,

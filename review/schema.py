@@ -337,6 +337,7 @@ class Provenance(BaseModel):
     version: str
     policy: str
     rules_sha256: str
+    policy_version: str | None = None  # the policy's registry version (settings.yaml)
     extractor: Literal["offline", "llm", "hybrid"] = "offline"
     model: str | None = None
     prompt: str | None = None

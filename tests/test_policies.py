@@ -150,6 +150,27 @@ def test_lines_of_business_split_a_payer_between_policies(rules_copy):
     assert "[R023]" in str(info.value)
 
 
+def test_a_covered_code_that_is_not_icd10cm_fails_the_check(rules_copy, monkeypatch):
+    from review.policy.check import check_policy
+
+    path = rules_copy / LCD / "covered_diagnoses.yaml"
+    path.write_text(path.read_text().replace("code: M79.18", "code: M79.19"))
+    monkeypatch.setenv("REVIEW_RULES_DIR", str(rules_copy))
+    with pytest.raises(RulesError) as info:
+        check_policy(LCD)
+    assert str(info.value).startswith("[R016]") and "'M79.19'" in str(info.value)
+
+
+def test_the_recommendation_records_policy_id_version_and_rules_hash():
+    rec = review_case(_case(payer="Medicare"))
+    policy = load_policy(LCD)
+    assert (rec.provenance.policy, rec.provenance.policy_version, rec.provenance.rules_sha256) == (
+        LCD,
+        policy.meta.version,
+        policy.sha256,
+    )
+
+
 def test_an_entry_that_ends_before_it_starts_fails(rules_copy):
     _edit_settings(rules_copy / LCD, effective_to="2020-01-01")
     with pytest.raises(RulesError) as info:
