@@ -81,25 +81,30 @@ def _line_break_starts(doc: Doc) -> Doc:
     The boundaries are collected in one pass and written with one ``Doc.from_array``: setting
     ``Token.is_sent_start`` token by token rescans the whole document each time (quadratic in
     the number of lines: 100,000 short lines took minutes)."""
-    from spacy.attrs import SENT_START
+    import numpy
+    from spacy.attrs import IS_SPACE, SENT_START
 
     n = len(doc)
     if n < 2:
         return doc
-    starts = doc.to_array([SENT_START]).astype("int64")
-    texts = [t.text for t in doc]
-    line_start = True
-    for i in range(n - 1):
-        token = doc[i]
-        text = texts[i]
-        numbered = len(text) <= 2 and text.isdigit() and texts[i + 1] in (".", ")")
-        if line_start and numbered and i + 2 < n:
-            starts[i + 2] = -1
-        is_space = token.is_space
-        breaks = "\n" in token.whitespace_ or (is_space and "\n" in text)
-        if breaks and not doc[i + 1].is_space:
+    array = doc.to_array([SENT_START, IS_SPACE])
+    starts = array[:, 0].astype("int64")
+    space = array[:, 1].astype(bool)
+    # a line break is a whitespace token holding "\n" (a token's own trailing whitespace is at
+    # most one space); the token after it starts a sentence unless it is whitespace too
+    breaks = [i for i in numpy.flatnonzero(space[:-1]).tolist() if "\n" in doc[i].text]
+    for i in breaks:
+        if not space[i + 1]:
             starts[i + 1] = 1
-        line_start = breaks or (line_start and is_space)
+    # the first non-space token of each line: a list number there keeps its item in one sentence
+    firsts = [0] + [i + 1 for i in breaks]
+    for j in firsts:
+        while j < n - 1 and space[j]:
+            j += 1
+        if j + 2 < n:
+            text = doc[j].text
+            if len(text) <= 2 and text.isdigit() and doc[j + 1].text in (".", ")"):
+                starts[j + 2] = -1
     doc.from_array([SENT_START], starts.astype("uint64"))
     return doc
 
@@ -110,7 +115,6 @@ def build_pipeline() -> Language:
     import spacy
     from loguru import logger
     from medspacy.context import ConText  # noqa: F401 (registers the span extensions' owner)
-    from medspacy.section_detection import Sectionizer, SectionRule  # noqa: F401
     from medspacy.target_matcher import TargetRule
     from spacy.language import Language
 
@@ -123,6 +127,12 @@ def build_pipeline() -> Language:
         )
     if not Language.has_factory("review_context"):
         Language.factory("review_context", func=lambda nlp, name: SentenceContext(nlp))
+    if not Language.has_factory("review_sectionizer"):
+        Language.factory("review_sectionizer", func=lambda nlp, name: LineSectionizer(nlp))
+    from spacy.tokens import Doc
+
+    if not Doc.has_extension("review_sections"):
+        Doc.set_extension("review_sections", default=None)
     if not Language.has_factory("review_regex_targets"):
         Language.factory("review_regex_targets", func=lambda nlp, name: RegexTargets(TargetRule))
 
@@ -137,10 +147,7 @@ def build_pipeline() -> Language:
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("review_targets")
     nlp.add_pipe("review_regex_targets")
-    sectionizer = nlp.add_pipe(
-        "medspacy_sectionizer", config={"rules": None, "require_start_line": True}
-    )
-    sectionizer.add(_section_rules(SectionRule, nlp))
+    nlp.add_pipe("review_sectionizer")
     nlp.add_pipe("review_context")
     return nlp
 
@@ -173,9 +180,8 @@ class RuleMatcher:
     pruning). Phrases are tokenized with ``make_doc``: medspaCy's own matcher runs the whole
     pipeline once per phrase when it is built, which dominated start-up.
 
-    Token patterns never cross a sentence, so each runs only on the sentences holding one of
-    the words it cannot match without (its anchor: the smallest word set among its required
-    tokens). spaCy's Matcher costs patterns x tokens, most of it in Python set predicates;
+    Token patterns never cross a sentence, so each runs only on the sentences holding a word
+    of each of its required tokens' word sets (its anchor). spaCy's Matcher costs patterns x tokens, most of it in Python set predicates;
     anchoring cuts the tokens each pattern sees without changing what it matches."""
 
     def __init__(self, nlp: Language, rules: list):
@@ -183,7 +189,7 @@ class RuleMatcher:
 
         self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.rules: dict[str, object] = {}
-        groups: dict[frozenset[str] | None, list[tuple[str, list]]] = {}
+        groups: dict[tuple[frozenset[str], ...] | None, list[tuple[str, list]]] = {}
         for i, rule in enumerate(rules):
             key = f"{rule.category}_{i}"
             self.rules[key] = rule
@@ -192,12 +198,18 @@ class RuleMatcher:
             else:
                 groups.setdefault(_anchor(rule.pattern), []).append((key, rule.pattern))
         self.order = {nlp.vocab.strings.add(key): i for i, key in enumerate(self.rules)}
-        self.anchored: list[tuple[frozenset[str] | None, object]] = []
+        # each anchor set as the hashes of its lower-case words (what Doc.to_array(LOWER) holds)
+        self.anchored: list[tuple[list[list[int]] | None, object]] = []
         for anchor, patterns in groups.items():
             matcher = Matcher(nlp.vocab)
             for key, pattern in patterns:
                 matcher.add(key, [pattern])
-            self.anchored.append((anchor, matcher))
+            hashes = (
+                None
+                if anchor is None
+                else [[nlp.vocab.strings.add(w) for w in sorted(words)] for words in anchor]
+            )
+            self.anchored.append((hashes, matcher))
 
     def __call__(self, doc: Doc) -> list[tuple[object, int, int]]:
         from medspacy.common.util import prune_overlapping_matches
@@ -210,47 +222,60 @@ class RuleMatcher:
         return [(self.rules[strings[match_id]], start, end) for match_id, start, end in matches]
 
     def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
-        sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
-        where: dict[str, set[int]] = {}
-        for k, sent in enumerate(sentences):
-            for token in sent:
-                where.setdefault(token.lower_, set()).add(k)
+        import numpy
+        from spacy.attrs import LOWER, SENT_START
+
+        if len(doc) == 0:
+            return []
+        array = doc.to_array([LOWER, SENT_START])
+        is_first = array[:, 1].astype("int64") == 1
+        if not doc.has_annotation("SENT_START"):
+            is_first = numpy.zeros(len(doc), dtype=bool)
+        is_first[0] = True  # the first token always starts the first sentence
+        first = numpy.flatnonzero(is_first).tolist()
+        bounds = list(zip(first, [*first[1:], len(doc)], strict=True))
+        sentence_of = numpy.cumsum(is_first) - 1
+        where: dict[int, set[int]] = {}
+        for word, k in zip(array[:, 0].tolist(), sentence_of.tolist(), strict=True):
+            where.setdefault(word, set()).add(k)
+        spans: dict[int, object] = {}
         out = []
         for anchor, matcher in self.anchored:
             if anchor is None:
-                hits = range(len(sentences))
+                hits = range(len(bounds))
             else:
-                hits = sorted(set().union(*(where.get(w, ()) for w in anchor)))
+                found = None
+                for words in anchor:  # smallest sets first: the intersection empties early
+                    these = set().union(*(where.get(w, ()) for w in words))
+                    found = these if found is None else found & these
+                    if not found:
+                        break
+                hits = sorted(found or ())
             for k in hits:
-                sent = sentences[k]
+                sent = spans.get(k)
+                if sent is None:
+                    sent = spans[k] = doc[bounds[k][0] : bounds[k][1]]
                 out += [(m, sent.start + a, sent.start + b) for m, a, b in matcher(sent)]
         # equal spans: the rule listed first wins (the pruning keeps the first of a tie)
         return sorted(out, key=lambda m: (m[1], m[2], self.order[m[0]]))
 
 
-def _anchor(pattern: list[dict]) -> frozenset[str] | None:
-    """The rarest set of words one of the pattern's required tokens must be (None: no such
-    token, the pattern runs on every sentence). Rarest by a cheap estimate: a set holding
-    function words or punctuation ("to", "of", ",") is found in most sentences, so a set of
-    content words wins even when it is larger."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    best: tuple[int, int, frozenset[str]] | None = None
+def _anchor(pattern: list[dict]) -> tuple[frozenset[str], ...] | None:
+    """The word sets the pattern's required tokens must each come from (None: no such token,
+    the pattern runs on every sentence). A sentence can hold a match only if it holds a word of
+    every set, so the sentences a pattern runs on are the intersection of where each set's words
+    occur: "was not significant" runs only where a copula, a negator and an intensifier meet,
+    not on every sentence with "was"."""
+    sets = []
     for token in pattern:
         if token.get("OP") not in (None, "+"):
             continue
         lower = token.get("LOWER")
         if isinstance(lower, str):
-            words = frozenset({lower})
+            sets.append(frozenset({lower}))
         elif isinstance(lower, dict) and set(lower) == {"IN"}:
-            words = frozenset(lower["IN"])
-        else:
-            continue
-        common = sum(1 for w in words if w in STOP_WORDS or not w.isalnum())
-        key = (common, len(words), words)
-        if best is None or key[:2] < best[:2]:
-            best = key
-    return best[2] if best else None
+            sets.append(frozenset(lower["IN"]))
+    return tuple(sorted(set(sets), key=lambda w: (len(w), sorted(w)))) or None
 
 
 class TargetSpans:
@@ -393,22 +418,112 @@ class RegexTargets:
         return doc
 
 
-def _section_rules(rule_type, nlp: Language) -> list:
-    """A "title:" rule per heading phrase, and a case-sensitive token rule for the same heading
-    in capitals without a colon ("PROCEDURE PERFORMED" alone on its line)."""
-    rules = []
-    for entry in load_lexicon("sections").entries:
-        for phrase in entry.phrases:
-            rules.append(rule_type(f"{phrase}:", entry.name))
-            # a heading qualified in parentheses: "Addendum (same day):", "Plan (revised):"
-            qualified = [{"LOWER": t.lower_} for t in nlp.make_doc(phrase)]
-            qualified += [{"TEXT": "("}, {"TEXT": {"NOT_IN": [")", "\n"]}, "OP": "{1,5}"}]
-            qualified += [{"TEXT": ")"}, {"TEXT": ":"}]
-            rules.append(rule_type(f"{phrase} (...):", entry.name, pattern=qualified))
-            if len(phrase) > 1:
-                tokens = [{"TEXT": t.text} for t in nlp.make_doc(phrase.upper())]
-                rules.append(rule_type(phrase.upper(), entry.name, pattern=tokens))
-    return rules
+class LineSectionizer:
+    """Section headings at the start of a line, read the way medspaCy's sectionizer reads them
+    (``require_start_line``; a rule per heading phrase: "phrase:" case-insensitively, "phrase
+    (qualifier):", and the phrase in capitals alone), but only tried where a line starts: one trie
+    walk per line instead of ~450 matcher patterns over every token, and no per-token section
+    attribute (nothing reads it). Sets ``doc._.review_sections`` to (category, title_start,
+    title_end, body_start, body_end) token spans in document order, with a leading category-less
+    section when the first heading is not at token 0. Sentences are left as the line rules made
+    them (medspaCy's ``apply_sentence_boundary`` is off by default, and was off here)."""
+
+    _LINE_START = re.compile(r"[\n\r][\n\r\s]*(?=\S)")
+
+    def __init__(self, nlp: Language):
+        # tries over token texts; "" -> category at a phrase end
+        self.colon: dict = {}  # "phrase:", lower case
+        self.lower: dict = {}  # "phrase" before "(qualifier):", lower case
+        self.upper: dict = {}  # the phrase in capitals, exact
+        for entry in load_lexicon("sections").entries:
+            for phrase in entry.phrases:
+                self._add(self.colon, [t.lower_ for t in nlp.make_doc(f"{phrase}:")], entry.name)
+                self._add(self.lower, [t.lower_ for t in nlp.make_doc(phrase)], entry.name)
+                if len(phrase) > 1:
+                    self._add(
+                        self.upper, [t.text for t in nlp.make_doc(phrase.upper())], entry.name
+                    )
+
+    @staticmethod
+    def _add(trie: dict, tokens: list[str], category: str) -> None:
+        node = trie
+        for token in tokens:
+            node = node.setdefault(token, {})
+        node.setdefault("", category)  # the first entry listing a phrase owns it
+
+    def __call__(self, doc: Doc) -> Doc:
+        n = len(doc)
+        if n == 0:
+            doc._.review_sections = []
+            return doc
+        from spacy.attrs import IDX
+
+        starts = {idx: i for i, idx in enumerate(doc.to_array(IDX).tolist())}
+        lines = [0] + [
+            starts[m.end()] for m in self._LINE_START.finditer(doc.text) if m.end() in starts
+        ]
+        matches = []
+        last_end = -1
+        for i in sorted(set(lines)):
+            if i < last_end:
+                continue
+            found = self._match(doc, i, n)
+            if found:
+                matches.append(found)
+                last_end = found[2]
+        sections = []
+        if matches and matches[0][1] != 0:
+            sections.append((None, 0, 0, 0, matches[0][1]))
+        for k, (category, start, end) in enumerate(matches):
+            body_end = matches[k + 1][1] if k + 1 < len(matches) else n
+            sections.append((category, start, end, end, body_end))
+        doc._.review_sections = sections
+        return doc
+
+    def _match(self, doc: Doc, i: int, n: int) -> tuple[str, int, int] | None:
+        """The longest heading starting at token i: (category, start, end)."""
+        best = None
+        node = self.colon
+        j = i
+        while j < n and doc[j].lower_ in node:  # "phrase:"
+            node = node[doc[j].lower_]
+            j += 1
+            if "" in node:
+                best = _longer(best, (node[""], i, j))
+        node = self.lower
+        j = i
+        while j < n and doc[j].lower_ in node:  # "phrase (qualifier):"
+            node = node[doc[j].lower_]
+            j += 1
+            if "" in node:
+                end = _qualifier_end(doc, j, n)
+                if end:
+                    best = _longer(best, (node[""], i, end))
+        node = self.upper
+        j = i
+        while j < n and doc[j].text in node:  # "PHRASE" in capitals, no colon needed
+            node = node[doc[j].text]
+            j += 1
+            if "" in node:
+                best = _longer(best, (node[""], i, j))
+        return best
+
+
+def _longer(best, candidate):
+    return candidate if best is None or candidate[2] > best[2] else best
+
+
+def _qualifier_end(doc: Doc, j: int, n: int) -> int | None:
+    """After a heading phrase ending at token j: "(" 1-5 tokens (not ")" or a bare line break)
+    ")" ":" -> the token index after the colon."""
+    if j >= n or doc[j].text != "(":
+        return None
+    k = j + 1
+    while k < n and k - j - 1 < 5 and doc[k].text not in (")", "\n"):
+        k += 1
+    if k - j - 1 >= 1 and k + 1 < n and doc[k].text == ")" and doc[k + 1].text == ":":
+        return k + 2
+    return None
 
 
 def parse_document(document: Document, nlp: Language | None = None) -> ParsedDocument:
@@ -432,15 +547,16 @@ def parse_documents(documents: list[Document], nlp: Language | None = None) -> l
 
 def _to_parsed(document: Document, doc: Doc) -> ParsedDocument:
     text = document.text  # same length as doc.text (only wrapped line breaks differ)
+    n = len(doc)
     sections = [
         Section(
-            category=s.category or "unknown",
-            title=doc[s.title_start : s.title_end].text,
-            start=doc[s.section_span[0]].idx if s.section_span[0] < len(doc) else len(text),
-            end=len(text) if s.section_span[1] >= len(doc) else doc[s.section_span[1]].idx,
+            category=category,
+            title=doc[title_start:title_end].text,
+            start=doc[title_start].idx if title_start < n else len(text),
+            end=len(text) if body_end >= n else doc[body_end].idx,
         )
-        for s in doc._.sections
-        if s.category
+        for category, title_start, title_end, _, body_end in doc._.review_sections
+        if category
     ]
     sections = _with_banners(sections, text)
     section_at = _section_finder(sections)

@@ -55,3 +55,45 @@ def test_real_notes_are_never_a_performed_tpi(mtsamples_path, nlp):
             ):
                 problems.append(f"{nid}: evidence [{ev['start']}:{ev['end']}] does not slice back")
     assert problems == []
+
+
+def test_line_sectionizer_finds_what_medspacys_sectionizer_finds(mtsamples_path, nlp):
+    """review.parse.LineSectionizer replaced medspaCy's sectionizer for speed; medspaCy's, with
+    the same rules ("phrase:", "phrase (qualifier):", PHRASE in capitals, start of line only),
+    stays the oracle: the same headings on every sampled real note and on the synthetic ones."""
+    from pathlib import Path
+
+    from medspacy.section_detection import Sectionizer, SectionRule
+
+    from review.lexicon import load_lexicon
+    from review.parse import LineSectionizer, join_wrapped_lines
+
+    oracle = Sectionizer(nlp, rules=None, require_start_line=True)
+    rules = []
+    for entry in load_lexicon("sections").entries:
+        for phrase in entry.phrases:
+            rules.append(SectionRule(f"{phrase}:", entry.name))
+            qualified = [{"LOWER": t.lower_} for t in nlp.make_doc(phrase)]
+            qualified += [{"TEXT": "("}, {"TEXT": {"NOT_IN": [")", "\n"]}, "OP": "{1,5}"}]
+            qualified += [{"TEXT": ")"}, {"TEXT": ":"}]
+            rules.append(SectionRule(f"{phrase} (...):", entry.name, pattern=qualified))
+            if len(phrase) > 1:
+                tokens = [{"TEXT": t.text} for t in nlp.make_doc(phrase.upper())]
+                rules.append(SectionRule(phrase.upper(), entry.name, pattern=tokens))
+    oracle.add(rules)
+    ours = LineSectionizer(nlp)
+    root = Path(__file__).resolve().parents[1]
+    texts = [n["text"] for n in _sample(mtsamples_path)]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(root.glob("eval/*/*/*.txt"))]
+    headings = 0
+    for text in texts:
+        doc = nlp.make_doc(join_wrapped_lines(text))
+        want = [
+            (s.category, s.title_start, s.title_end, s.section_span[1])
+            for s in oracle(doc)._.sections
+            if s.category
+        ]
+        got = [(c, a, b, end) for c, a, b, _, end in ours(doc)._.review_sections if c]
+        assert got == want, text[:80]
+        headings += len(got)
+    assert headings > 1000  # the comparison saw real headings
