@@ -483,30 +483,29 @@ class LineSectionizer:
     def _match(self, doc: Doc, i: int, n: int) -> tuple[str, int, int] | None:
         """The longest heading starting at token i: (category, start, end)."""
         best = None
-        node = self.colon
-        j = i
-        while j < n and doc[j].lower_ in node:  # "phrase:"
-            node = node[doc[j].lower_]
-            j += 1
-            if "" in node:
-                best = _longer(best, (node[""], i, j))
-        node = self.lower
-        j = i
-        while j < n and doc[j].lower_ in node:  # "phrase (qualifier):"
-            node = node[doc[j].lower_]
-            j += 1
-            if "" in node:
-                end = _qualifier_end(doc, j, n)
-                if end:
-                    best = _longer(best, (node[""], i, end))
-        node = self.upper
-        j = i
-        while j < n and doc[j].text in node:  # "PHRASE" in capitals, no colon needed
-            node = node[doc[j].text]
-            j += 1
-            if "" in node:
-                best = _longer(best, (node[""], i, j))
+        for category, j in _walk(self.colon, doc, i, n, lower=True):  # "phrase:"
+            best = _longer(best, (category, i, j))
+        for category, j in _walk(self.lower, doc, i, n, lower=True):  # "phrase (qualifier):"
+            end = _qualifier_end(doc, j, n)
+            if end:
+                best = _longer(best, (category, i, end))
+        for category, j in _walk(self.upper, doc, i, n, lower=False):  # "PHRASE", no colon
+            best = _longer(best, (category, i, j))
         return best
+
+
+def _walk(trie: dict, doc: Doc, i: int, n: int, lower: bool):
+    """(category, end) for every phrase of the trie that the tokens from i spell."""
+    node = trie
+    j = i
+    while j < n:
+        text = doc[j].lower_ if lower else doc[j].text
+        if text not in node:
+            return
+        node = node[text]
+        j += 1
+        if "" in node:
+            yield node[""], j
 
 
 def _longer(best, candidate):

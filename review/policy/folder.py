@@ -302,28 +302,31 @@ def _check_exclusion_groups(settings: Settings, path: Path) -> None:
     policy counts are ones the extractors report (R022)."""
     from review.lexicon import entry_attributes
 
-    features = sorted(entry_attributes("exam_findings"))
-    for kind in settings.counted_exam_features:
-        if kind not in features:
-            raise RulesError(
-                "R022",
-                f"counted_exam_features names unknown exam feature {kind!r}"
-                + did_you_mean(kind, features, f"; features are {', '.join(features)}"),
-                source=str(path),
-                field="settings.counted_exam_features",
-            )
-
-    known = sorted(entry_attributes("excluded_services"))
-    for name, group in settings.exclusion_groups.items():
-        for kind in [*group.kinds, *group.codes.values()]:
-            if kind not in known:
+    def known(values, lexicon: str, what: str, field: str) -> None:
+        names = sorted(entry_attributes(lexicon))
+        for value in values:
+            if value not in names:
                 raise RulesError(
                     "R022",
-                    f"exclusion group {name!r} names unknown service kind {kind!r}"
-                    + did_you_mean(kind, known, f"; kinds are {', '.join(known)}"),
+                    f"{what} {value!r}"
+                    + did_you_mean(value, names, f"; known: {', '.join(names)}"),
                     source=str(path),
-                    field=f"settings.exclusion_groups.{name}",
+                    field=field,
                 )
+
+    known(
+        settings.counted_exam_features,
+        "exam_findings",
+        "counted_exam_features names unknown exam feature",
+        "settings.counted_exam_features",
+    )
+    for name, group in settings.exclusion_groups.items():
+        known(
+            [*group.kinds, *group.codes.values()],
+            "excluded_services",
+            f"exclusion group {name!r} names unknown service kind",
+            f"settings.exclusion_groups.{name}",
+        )
         stray = sorted(set(group.codes.values()) - set(group.kinds))
         if stray:
             raise RulesError(
