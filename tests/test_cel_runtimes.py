@@ -10,12 +10,11 @@ import celpy
 import pytest
 
 from review.case import load_case
-from review.derive import Derived, date_of_service, derive
+from review.derive import date_of_service, derive
 from review.pipeline import ReviewConfig, extract
-from review.policy.check import load_rule_tests
+from review.policy.check import case_inputs, load_rule_tests
 from review.policy.evaluate import rule_inputs
 from review.policy.folder import cel_env, load_policy
-from review.schema import Facts
 
 POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
 CONDITIONS = ("applies_when", "met_when", "insufficient_when")
@@ -45,15 +44,8 @@ def _symbol_sets() -> list[tuple[str, str, dict]]:
     cases = []
     for policy_id in POLICIES:
         policy = load_policy(policy_id)
-        groups = policy.settings.exclusion_groups
         for c in load_rule_tests(policy_id).cases:
-            symbols = dict(c.symbols)
-            signals = dict(symbols.get("exclusion_signals") or {})
-            symbols["exclusion_signals"] = {g: signals.get(g, []) for g in groups}
-            settings = {**policy.settings.model_dump(mode="json"), **c.settings}
-            derived = Derived.model_validate(symbols)
-            facts = Facts.model_validate(c.facts)
-            inputs = rule_inputs(derived, facts, policy, settings=settings)
+            inputs, _ = case_inputs(policy, c)
             cases.append((f"{policy_id}:tests.yaml:{c.name}", policy_id, inputs))
     for folder in GOLDEN:  # real inputs: each golden case through extract and derive, both policies
         case = load_case(folder)

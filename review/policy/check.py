@@ -91,6 +91,13 @@ def rule_statuses(policy_id: str, symbols: dict[str, object], name: str = "test"
 
 def case_statuses(policy: Policy, case: RuleTestCase) -> dict[str, str]:
     """One rule test case under ``policy``'s own settings, with the case's overrides."""
+    inputs, facts = case_inputs(policy, case)
+    return {f.rule_id: f.status for f in evaluate(inputs, facts, policy)}
+
+
+def case_inputs(policy: Policy, case: RuleTestCase) -> tuple[dict, Facts]:
+    """The rule inputs a test case stands for: its symbols (exclusion groups it leaves out are
+    empty), the policy's settings with the case's overrides, and its facts."""
     source = str(policy.folder / "tests.yaml")
     symbols = dict(case.symbols)
     signals = dict(symbols.get("exclusion_signals") or {})
@@ -116,8 +123,7 @@ def case_statuses(policy: Policy, case: RuleTestCase) -> dict[str, str]:
         "settings.",
     )
     facts = _validated(Facts, case.facts, case.name, source, "facts.")
-    inputs = rule_inputs(derived, facts, policy, settings=settings.model_dump(mode="json"))
-    return {f.rule_id: f.status for f in evaluate(inputs, facts, policy)}
+    return rule_inputs(derived, facts, policy, settings=settings.model_dump(mode="json")), facts
 
 
 def _validated(model, data: dict, name: str, source: str, prefix: str):

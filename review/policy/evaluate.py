@@ -26,9 +26,7 @@ def rule_inputs(
     settings: dict | None = None,
 ) -> dict:
     """What a rule's conditions and reasons see. ``settings`` defaults to the policy's own."""
-    from review.schema import Case as _Case
-
-    case = case or _Case(case_id="-", documents=[])
+    case = case or Case(case_id="-", documents=[])
     symbols = derived.model_dump()
     return {
         **symbols,
