@@ -18,6 +18,7 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from review.errors import ResourceError, did_you_mean
 from review.extract.llm_schema import LLMFacts
+from review.resources import bundled_dir
 from review.schema import Document, ParsedDocument, Strict
 from review.yamlfile import load_yaml
 
@@ -78,7 +79,7 @@ def render_documents(parsed: list[ParsedDocument]) -> str:
 
 def prompts_root() -> Path:
     env = os.environ.get("REVIEW_PROMPTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "prompts"
+    return Path(env) if env else bundled_dir("prompts")
 
 
 def available_prompts() -> list[str]:

@@ -200,9 +200,12 @@ class Policy:
 
 
 def rules_root() -> Path:
-    """Where policy folders live: ``$REVIEW_RULES_DIR`` or the repository's ``rules/``."""
+    """Where policy folders live: ``$REVIEW_RULES_DIR``, else the bundled ``rules/``
+    (review/resources.py: inside the wheel, or the checkout's)."""
+    from review.resources import bundled_dir
+
     env = os.environ.get("REVIEW_RULES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "rules"
+    return Path(env) if env else bundled_dir("rules")
 
 
 def available_policies(root: Path | None = None) -> list[str]:
