@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from review.extract.llm_schema import InjectateCategory, LLMFacts
+from review.extract.llm.schema import InjectateCategory, LLMFacts
 from review.schema import Evidence, Facts, ParsedDocument
 
 

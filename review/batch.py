@@ -814,9 +814,9 @@ def _review_config(options: BatchOptions):
 
     config = ReviewConfig(policy=options.policy, extractor=options.extractor, prompt=options.prompt)
     if options.extractor != "offline":
-        from review.cache import AnswerCache
-        from review.extract.llm import LLMSettings
-        from review.ratelimit import RateLimiter
+        from review.extract.llm.cache import AnswerCache
+        from review.extract.llm.client import LLMSettings
+        from review.extract.llm.ratelimit import RateLimiter
 
         config.llm = LLMSettings.load(options.llm_config)
         config.cache = AnswerCache(options.cache_path) if options.cache_path else None
@@ -844,7 +844,7 @@ def _manifest(input_path: Path, identity: dict[str, Any], options: BatchOptions,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if options.extractor != "offline":
-        from review.prompts import load_prompt
+        from review.extract.llm.prompts import load_prompt
 
         manifest["prompt_sha256"] = load_prompt(options.prompt).sha256
         if config.llm is not None:
@@ -966,7 +966,7 @@ def _run_processes_with_threads(items: Iterable[WorkItem], config, options: Batc
     import queue
 
     if config.limiter is not None:
-        from review.ratelimit import RateLimiter
+        from review.extract.llm.ratelimit import RateLimiter
 
         limiter = config.limiter
         config = config.model_copy()

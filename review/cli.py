@@ -106,7 +106,7 @@ def case_command(
     case = load_case(path)
     settings = None
     if extractor is not Extractor.offline:
-        from review.extract.llm import LLMSettings
+        from review.extract.llm.client import LLMSettings
 
         settings = LLMSettings.load(llm_config)
     config = ReviewConfig(policy=policy, extractor=extractor.value, prompt=prompt, llm=settings)
@@ -499,7 +499,7 @@ def eval_command(
 
     settings = None
     if extractor is not Extractor.offline:
-        from review.extract.llm import LLMSettings
+        from review.extract.llm.client import LLMSettings
 
         settings = LLMSettings.load(llm_config)
     config = ReviewConfig(extractor=extractor.value, prompt=prompt, llm=settings)
@@ -515,7 +515,7 @@ def eval_command(
 @prompts_app.command("list")
 def prompts_list() -> None:
     """List prompt versions. Example: review prompts list"""
-    from review.prompts import available_prompts, load_prompt
+    from review.extract.llm.prompts import available_prompts, load_prompt
 
     for ref in available_prompts():
         p = load_prompt(ref)
@@ -528,7 +528,7 @@ def prompts_check() -> None:
 
     Example: review prompts check
     """
-    from review.prompts import available_prompts, check_prompt
+    from review.extract.llm.prompts import available_prompts, check_prompt
 
     problems = [p for ref in available_prompts() for p in check_prompt(ref)]
     _report(problems, f"{len(available_prompts())} prompt(s) checked, {len(problems)} problem(s)")

@@ -93,7 +93,7 @@ class Derived(BaseModel):
     extraction_failed: bool = False
     extraction_error: str = ""
     extractor_disagreements: list[str] = Field(default_factory=list)
-    # LLM facts whose quotes did not show the claim (set by the pipeline, review/extract/verify.py)
+    # LLM facts whose quotes did not show the claim (set by the pipeline, review/extract/llm/verify.py)
     unverified_facts: list[str] = Field(default_factory=list)  # kinds, e.g. injected_muscles
     unverified_fact_count: int = 0
     decision_rests_on_unverified: bool = False  # decision or supported code changes with them

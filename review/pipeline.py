@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from review import __version__
-from review.cache import cache_key
 from review.derive import Derived, date_of_service, derive
+from review.extract.llm.cache import cache_key
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
 from review.policy.evaluate import rule_inputs
@@ -43,8 +43,8 @@ class ReviewConfig(BaseModel):
     prompt: str = "extract_facts/v1"
     llm: Any = None  # review.extract.llm.LLMSettings; loaded from the environment when None
     chat_model: Any = None  # a ready langchain chat model (tests, notebooks); overrides llm
-    cache: Any = None  # review.cache.AnswerCache: LLM answers reused across runs
-    limiter: Any = None  # review.ratelimit.RateLimiter shared by concurrent reviews
+    cache: Any = None  # review.extract.llm.cache.AnswerCache: LLM answers reused across runs
+    limiter: Any = None  # review.extract.llm.ratelimit.RateLimiter shared by concurrent reviews
 
 
 @dataclass
@@ -193,11 +193,11 @@ def _offline(
 def _llm(
     parsed: list[ParsedDocument], config: ReviewConfig, dos: dt.date | None = None
 ) -> Extraction:
-    from review.extract.grounding import facts_from_llm, ground
-    from review.extract.llm import LLMResult, LLMSettings, extract_with_llm
-    from review.extract.llm_schema import LLMFacts
-    from review.extract.verify import verify_answer
-    from review.prompts import load_prompt, render_documents
+    from review.extract.llm.client import LLMResult, LLMSettings, extract_with_llm
+    from review.extract.llm.grounding import facts_from_llm, ground
+    from review.extract.llm.prompts import load_prompt, render_documents
+    from review.extract.llm.schema import LLMFacts
+    from review.extract.llm.verify import verify_answer
 
     prompt = load_prompt(config.prompt)
     settings = config.llm

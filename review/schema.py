@@ -316,7 +316,7 @@ class Ungrounded(BaseModel):
 
 
 class Unverified(BaseModel):
-    """A grounded quote that does not show what the model claimed (review.extract.verify): its
+    """A grounded quote that does not show what the model claimed (review.extract.llm.verify): its
     fact was left out of the decision. ``reason`` is one of a fixed set of short phrases."""
 
     fact: str

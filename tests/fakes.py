@@ -3,11 +3,11 @@
 ``ScriptedChatModel`` is a tiny langchain ``BaseChatModel`` that returns the given texts in order
 and records every message list it receives (for asserting the validation feedback loop). It is
 passed as ``ReviewConfig(chat_model=...)`` and goes through the product's non-ChatOpenAI path
-(``review.extract.llm._structured``: JSON text parsed into ``LLMFacts``).
+(``review.extract.llm.client._structured``: JSON text parsed into ``LLMFacts``).
 
 The ``*_facts`` functions return answers written by hand for the bundled examples, in the shape
 the prompt asks for (``LLMFacts``, citations with sentence ids as rendered by
-``review.prompts.render_documents``). They are scripted inputs for PLUMBING tests (grounding,
+``review.extract.llm.prompts.render_documents``). They are scripted inputs for PLUMBING tests (grounding,
 parsing, retries), not the output of, or evidence about, any model.
 """
 

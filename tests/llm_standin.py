@@ -219,7 +219,7 @@ class StandIn:
 
     def settings(self, **overrides: Any):
         """LLMSettings for this server (test key, short timeout, 2 HTTP + 2 validation retries)."""
-        from review.extract.llm import LLMSettings
+        from review.extract.llm.client import LLMSettings
 
         values: dict[str, Any] = {
             "base_url": self.base_url,

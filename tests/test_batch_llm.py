@@ -12,7 +12,7 @@ import yaml
 from llm_standin import API_KEY, MODEL, ok, standin_server, status
 
 from review.batch import BatchOptions, run_batch
-from review.ratelimit import RateLimiter
+from review.extract.llm.ratelimit import RateLimiter
 
 NOTHING = {"procedure_status": "not_mentioned"}  # a valid answer for any note
 

@@ -767,7 +767,7 @@ def test_every_place_that_names_excluded_services_names_the_same_ones():
     A kind added to one place and not the others would be silently dropped or never reach a rule."""
     import typing
 
-    from review.extract.llm_schema import CitedExcludedService
+    from review.extract.llm.schema import CitedExcludedService
     from review.extract.offline.excluded import EXCLUDED_INJECTATES, NON_MUSCLE_SERVICES
     from review.lexicon import entry_attributes
     from review.policy.folder import available_policies, load_policy

@@ -46,10 +46,10 @@ from fakes import (
 from llm_standin import API_KEY, MODEL, garbage, ok, standin_server, status, truncated
 
 from review.case import load_case
-from review.extract.llm_schema import LLMFacts
+from review.extract.llm.prompts import load_prompt, render_documents
+from review.extract.llm.schema import LLMFacts
 from review.parse import parse_documents
 from review.pipeline import ReviewConfig, review_case
-from review.prompts import load_prompt, render_documents
 from review.schema import Evidence, Fact, Recommendation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,13 +60,13 @@ NO_CARE = ROOT / "examples" / "pend-no-conservative-care"
 G10 = ROOT / "tests" / "golden" / "cases" / "g10-botox-title-lidocaine-only"
 
 BUG_PARSE = (
-    "product bug: review/extract/llm.py _invoke catches only openai API errors; with ChatOpenAI "
+    "product bug: review/extract/llm/client.py _invoke catches only openai API errors; with ChatOpenAI "
     "json_schema the openai client parses message.content inside chat.completions.parse, so an "
     "answer that is not valid LLMFacts JSON raises pydantic.ValidationError out of review_case "
     "instead of being fed back (validation retries) or pending the case"
 )
 BUG_LENGTH = (
-    "product bug: review/extract/llm.py _invoke does not catch openai.LengthFinishReasonError "
+    "product bug: review/extract/llm/client.py _invoke does not catch openai.LengthFinishReasonError "
     "(an OpenAIError, not an APIError) raised by the openai client for finish_reason='length', "
     "so a truncated answer crashes review_case instead of being retried or pending the case"
 )
@@ -99,7 +99,7 @@ def _no_endpoint_env(monkeypatch):
     """Requests must not depend on the developer's environment (they are matched on body)."""
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
         monkeypatch.delenv(var, raising=False)
-    from review.extract.llm import ENV_PREFIX, LLMSettings
+    from review.extract.llm.client import ENV_PREFIX, LLMSettings
 
     for name in LLMSettings.model_fields:
         monkeypatch.delenv(ENV_PREFIX + name.upper(), raising=False)

@@ -19,7 +19,7 @@ import pytest
 from conftest import evidence_items
 
 from review.case import load_case
-from review.extract.llm import LLMSettings
+from review.extract.llm.client import LLMSettings
 from review.pipeline import ReviewConfig, review_case
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,13 +24,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from review.case import case_from_dict, load_case
 from review.errors import ReviewError
-from review.extract.grounding import GroundingStats, canonical_muscle, facts_from_llm, ground
 from review.extract.hybrid import reconcile
-from review.extract.llm import ENV_PREFIX, LLMSettings, extract_with_llm
-from review.extract.llm_schema import Citation, LLMFacts
+from review.extract.llm.client import ENV_PREFIX, LLMSettings, extract_with_llm
+from review.extract.llm.grounding import GroundingStats, canonical_muscle, facts_from_llm, ground
+from review.extract.llm.prompts import load_prompt
+from review.extract.llm.schema import Citation, LLMFacts
 from review.parse import parse_documents
 from review.pipeline import ReviewConfig, review_case
-from review.prompts import load_prompt
 from review.schema import Document, ExcludedService, Facts, Injectate, InjectedMuscle
 
 ROOT = Path(__file__).resolve().parents[1]

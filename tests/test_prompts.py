@@ -1,4 +1,4 @@
-"""Versioned prompts: ``review.prompts.check_prompt`` and ``review prompts check``.
+"""Versioned prompts: ``review.extract.llm.prompts.check_prompt`` and ``review prompts check``.
 
 Edits are made on a copy of ``prompts/`` (``REVIEW_PROMPTS_DIR``), never on the real files.
 """
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from review.cli import app
 from review.errors import ResourceError
-from review.prompts import check_prompt, load_prompt, prompts_root
+from review.extract.llm.prompts import check_prompt, load_prompt, prompts_root
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "prompts"

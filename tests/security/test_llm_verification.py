@@ -1,6 +1,6 @@
 """Attacks on the LLM extractor with quotes that occur in the note but prove nothing.
 
-Grounding only proves a quote occurs somewhere; before verification (review/extract/verify.py) an
+Grounding only proves a quote occurs somewhere; before verification (review/extract/llm/verify.py) an
 answer citing every fact with the quote "the" approved a 20552 claim on a well-child note. Each
 attack below approved before; now the fact is left out of the decision, listed in
 ``Recommendation.unverified`` with a fixed reason, and the case pends through TPI-X03 because
@@ -20,9 +20,9 @@ import pytest
 from fakes import ScriptedChatModel, approve_cervical_facts, as_json, cite
 
 from review.case import case_from_dict, load_case
-from review.extract.grounding import ground
-from review.extract.llm_schema import LLMFacts
-from review.extract.verify import REASONS, verify_answer
+from review.extract.llm.grounding import ground
+from review.extract.llm.schema import LLMFacts
+from review.extract.llm.verify import REASONS, verify_answer
 from review.parse import parse_documents
 from review.pipeline import ReviewConfig, review_case
 from review.report import render_json, render_text
@@ -519,10 +519,10 @@ def test_check(field, text, item, reason):
 
 def test_verification_does_not_import_the_offline_extractor():
     code = (
-        "import sys, review.extract.verify; "
+        "import sys, review.extract.llm.verify; "
         "print(sorted(m for m in sys.modules if m.startswith('review.extract.')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    assert "review.extract.offline" not in out and "review.extract.verify" in out
+    assert "review.extract.offline" not in out and "review.extract.llm.verify" in out

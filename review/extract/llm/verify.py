@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from review.extract.cues import OUTCOME_OF_CATEGORY, status_cue
-from review.extract.llm_schema import (
+from review.extract.llm.schema import (
     Citation,
     CitedExamFinding,
     CitedExcludedService,
@@ -49,7 +49,7 @@ from review.lexicon import canonical_name
 from review.schema import Evidence, Mention, ParsedDocument, Unverified
 
 Locate = Callable[[Citation], Evidence | None]
-"""Grounding for one citation (review.extract.grounding.ground), passed in by the caller."""
+"""Grounding for one citation (review.extract.llm.grounding.ground), passed in by the caller."""
 
 NOT_IN_CITED = "quote is not in the cited sentence(s)"
 NO_MUSCLE = "quote does not name this muscle"

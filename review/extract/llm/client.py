@@ -1,28 +1,24 @@
 """LLM extractor: any OpenAI-compatible endpoint through langchain's ChatOpenAI.
 
 The only module that imports langchain, openai or httpx2. The model reads the parsed documents as
-numbered sentences and returns :class:`~review.extract.llm_schema.LLMFacts` (structured output);
+numbered sentences and returns :class:`~review.extract.llm.schema.LLMFacts` (structured output);
 answers that fail validation are fed back with the error a bounded number of times; 429/5xx and
 timeouts are retried with backoff and jitter (:func:`_invoke`). When extraction finally fails the
 result carries the reason and the case pends; it is never approved. Token usage is counted, failed
 attempts too.
 
-Deadlines are wall-clock, enforced in the HTTP client (:func:`_deadline_transport_type`): httpx's own
-timeouts restart on every byte read, so a server that drips its answer could hold a case for
-minutes. ``timeout`` bounds one request from connect to the last body byte; ``case_timeout`` bounds
-one case's extraction across every retry and re-ask (it travels in a context variable set by
-:func:`extract_with_llm`, since the client and its connection pool are shared by threads).
+Deadlines are wall-clock, enforced in the HTTP client (deadline.py): ``timeout`` bounds one request
+from connect to the last body byte; ``case_timeout`` bounds one case's extraction across every retry
+and re-ask.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,8 +26,15 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError
 
 from review.errors import ReviewError
-from review.extract.llm_schema import LLMFacts
-from review.prompts import Prompt
+from review.extract.llm.deadline import (
+    CASE_CLOCK,
+    CaseClock,
+    http_client,
+    limiter_hook,
+    not_counted,
+)
+from review.extract.llm.prompts import Prompt
+from review.extract.llm.schema import LLMFacts
 from review.schema import LlmUsage, ParsedDocument, Strict
 
 ENV_PREFIX = "REVIEW_LLM_"
@@ -130,7 +133,7 @@ def build_chat_model(settings: LLMSettings, limiter=None):
         if key not in _MODELS:
             from langchain_openai import ChatOpenAI
 
-            hooks = {"request": [_limiter_hook(limiter)]} if limiter else {}
+            hooks = {"request": [limiter_hook(limiter)]} if limiter else {}
             _MODELS[key] = (
                 limiter,
                 ChatOpenAI(
@@ -142,196 +145,10 @@ def build_chat_model(settings: LLMSettings, limiter=None):
                     timeout=settings.timeout,
                     max_retries=0,  # retries are ours (_invoke), with backoff and jitter
                     use_responses_api=settings.use_responses_api,
-                    http_client=_http_client(settings.timeout, hooks),
+                    http_client=http_client(settings.timeout, hooks),
                 ),
             )
         return _MODELS[key][1]  # the limiter is kept beside it so its id is never reused
-
-
-# --------------------------------------------------------------------------- deadlines
-
-
-@dataclass
-class _CaseClock:
-    deadline: float  # time.monotonic() value
-    seconds: float  # the case_timeout setting, for messages
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-
-_CASE_CLOCK: contextvars.ContextVar[_CaseClock | None] = contextvars.ContextVar(
-    "review_llm_case_clock", default=None
-)
-"""The running case's deadline: set by extract_with_llm in the thread that sends its requests."""
-_REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "review_llm_request_deadline", default=None
-)
-"""The deadline of the request whose bytes this thread is reading or writing right now."""
-
-
-def _limiter_hook(limiter):
-    def ask(request) -> None:
-        started = time.monotonic()
-        limiter.acquire(len(request.content) // 4)
-        _not_counted(started)
-
-    return ask
-
-
-def _not_counted(started: float) -> None:
-    """Waiting for our own rate limiter is not the endpoint being slow: the case clock stops."""
-    clock = _CASE_CLOCK.get()
-    if clock is not None:
-        clock.deadline += time.monotonic() - started
-
-
-def _http_client(request_timeout: float, hooks: dict):
-    """An httpx2 client whose transports enforce the deadlines. Proxies from the environment
-    still apply (a client given a transport would otherwise ignore them)."""
-    import httpx2
-
-    deadline_transport = _deadline_transport_type()
-
-    def transport(proxy: str | None = None):
-        inner = httpx2.HTTPTransport(proxy=httpx2.Proxy(proxy) if proxy else None)
-        return deadline_transport(inner, request_timeout)
-
-    try:
-        from httpx2._utils import get_environment_proxies
-
-        env = get_environment_proxies()
-    except ImportError:  # pragma: no cover - a future httpx2 without it
-        env = {}
-    mounts = {pattern: transport(url) if url else None for pattern, url in env.items()}
-    return httpx2.Client(
-        timeout=request_timeout, event_hooks=hooks, transport=transport(), mounts=mounts
-    )
-
-
-@cache
-def _deadline_transport_type():
-    """The transport class (built on first use: httpx2 is imported only when a model is)."""
-    import httpcore2
-    import httpx2
-
-    class DeadlineTransport(httpx2.BaseTransport):
-        """Wraps httpx2's HTTPTransport: each request gets a wall-clock deadline (the request
-        timeout, or what is left of the case's, whichever is sooner). Its socket timeouts are
-        capped at the time left, every socket read and write is capped again as it starts (so
-        a server dripping headers or body one byte at a time is cut off), and reading the body
-        stops with a timeout once the deadline has passed."""
-
-        def __init__(self, inner: httpx2.HTTPTransport, request_timeout: float):
-            self._inner = inner
-            self._timeout = request_timeout
-            pool = getattr(inner, "_pool", None)
-            backend = getattr(pool, "_network_backend", None)
-            if backend is not None and not isinstance(backend, DeadlineBackend):
-                pool._network_backend = DeadlineBackend(backend)
-
-        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-            now = time.monotonic()
-            deadline = now + self._timeout
-            clock = _CASE_CLOCK.get()
-            if clock is not None:
-                deadline = min(deadline, clock.deadline)
-            left = deadline - now
-            if left <= 0:
-                raise httpx2.ConnectTimeout("deadline passed before the request", request=request)
-            timeouts = dict(request.extensions.get("timeout") or {})
-            for name in ("connect", "read", "write", "pool"):
-                value = timeouts.get(name)
-                timeouts[name] = left if value is None else min(value, left)
-            request.extensions = {**request.extensions, "timeout": timeouts}
-            token = _REQUEST_DEADLINE.set(deadline)
-            try:
-                response = self._inner.handle_request(request)
-            finally:
-                _REQUEST_DEADLINE.reset(token)
-            response.stream = DeadlineStream(response.stream, deadline, request)
-            return response
-
-        def close(self) -> None:
-            self._inner.close()
-
-    class DeadlineStream(httpx2.SyncByteStream):
-        def __init__(self, inner, deadline: float, request: httpx2.Request):
-            self._inner = inner
-            self._deadline = deadline
-            self._request = request
-
-        def __iter__(self):
-            chunks = iter(self._inner)
-            while True:
-                # set and reset inside one step: a generator may be resumed in another context
-                token = _REQUEST_DEADLINE.set(self._deadline)
-                try:
-                    chunk = next(chunks, None)
-                finally:
-                    _REQUEST_DEADLINE.reset(token)
-                if chunk is None:
-                    return
-                if time.monotonic() > self._deadline:
-                    raise httpx2.ReadTimeout(
-                        "deadline passed reading the body", request=self._request
-                    )
-                yield chunk
-
-        def close(self) -> None:
-            close = getattr(self._inner, "close", None)
-            if close is not None:
-                close()
-
-    def capped(timeout: float | None, error: type[Exception]) -> float | None:
-        deadline = _REQUEST_DEADLINE.get()
-        if deadline is None:
-            return timeout
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise error("request deadline passed")
-        return left if timeout is None else min(timeout, left)
-
-    class DeadlineNetworkStream(httpcore2.NetworkStream):
-        def __init__(self, inner):
-            self._inner = inner
-
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return self._inner.read(max_bytes, capped(timeout, httpcore2.ReadTimeout))
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self._inner.write(buffer, capped(timeout, httpcore2.WriteTimeout))
-
-        def close(self) -> None:
-            self._inner.close()
-
-        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-            timeout = capped(timeout, httpcore2.ConnectTimeout)
-            return DeadlineNetworkStream(
-                self._inner.start_tls(ssl_context, server_hostname, timeout)
-            )
-
-        def get_extra_info(self, info: str):
-            return self._inner.get_extra_info(info)
-
-    class DeadlineBackend(httpcore2.NetworkBackend):
-        def __init__(self, inner):
-            self._inner = inner
-
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            timeout = capped(timeout, httpcore2.ConnectTimeout)
-            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-            return DeadlineNetworkStream(stream)
-
-        def connect_unix_socket(self, path, timeout=None, socket_options=None):
-            timeout = capped(timeout, httpcore2.ConnectTimeout)
-            stream = self._inner.connect_unix_socket(path, timeout, socket_options)
-            return DeadlineNetworkStream(stream)
-
-        def sleep(self, seconds: float) -> None:
-            self._inner.sleep(seconds)
-
-    return DeadlineTransport
 
 
 def extract_with_llm(
@@ -343,7 +160,7 @@ def extract_with_llm(
 ) -> LLMResult:
     """Ask the model for the facts; never raises for model or endpoint failures.
 
-    ``limiter`` (review.ratelimit.RateLimiter) is asked before every request, retries included,
+    ``limiter`` (review.extract.llm.ratelimit.RateLimiter) is asked before every request, retries included,
     so a requests/min or tokens/min budget is never exceeded. With settings, the whole call is
     bounded by ``settings.case_timeout`` (each HTTP request by ``settings.timeout``)."""
     if chat_model is None:
@@ -355,12 +172,12 @@ def extract_with_llm(
     messages: list[Any] = list(prompt.messages(parsed))
     clock = None  # started once our own set-up is done: it times the endpoint
     if settings is not None:
-        clock = _CaseClock(time.monotonic() + settings.case_timeout, settings.case_timeout)
-    token = _CASE_CLOCK.set(clock)
+        clock = CaseClock(time.monotonic() + settings.case_timeout, settings.case_timeout)
+    token = CASE_CLOCK.set(clock)
     try:
         return _extract(structured, messages, settings, limiter)
     finally:
-        _CASE_CLOCK.reset(token)
+        CASE_CLOCK.reset(token)
 
 
 def _extract(structured, messages: list[Any], settings: LLMSettings | None, limiter) -> LLMResult:
@@ -409,7 +226,7 @@ def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: 
 
     import openai
 
-    clock = _CASE_CLOCK.get()
+    clock = CASE_CLOCK.get()
     max_retries = settings.max_retries if settings else 0
     estimate = sum(len(str(m[1] if isinstance(m, tuple) else m.content)) for m in messages) // 4
     for attempt in range(max_retries + 1):
@@ -418,7 +235,7 @@ def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: 
         if limiter is not None:
             started = time.monotonic()
             limiter.acquire(estimate)
-            _not_counted(started)
+            not_counted(started)
         usage.calls += 1
         try:
             return structured.invoke(messages), None
@@ -455,7 +272,7 @@ def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: 
     return None, "endpoint error: no attempt made"
 
 
-def _case_too_slow(clock: _CaseClock, usage: LlmUsage) -> str:
+def _case_too_slow(clock: CaseClock, usage: LlmUsage) -> str:
     return (
         f"endpoint too slow: the {clock.seconds:g} s case deadline (REVIEW_LLM_CASE_TIMEOUT) "
         f"passed after {usage.calls} request(s)"

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from review.extract.facts import merge_side, sort_facts
-from review.extract.llm_schema import Citation, LLMFacts
+from review.extract.llm.schema import Citation, LLMFacts
 from review.lexicon import canonical_name, load_lexicon
 from review.schema import (
     Evidence,

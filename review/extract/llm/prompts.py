@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
 from review.errors import ResourceError, did_you_mean
-from review.extract.llm_schema import LLMFacts
+from review.extract.llm.schema import LLMFacts
 from review.resources import bundled_dir
 from review.schema import Document, ParsedDocument, Strict
 from review.yamlfile import load_yaml
