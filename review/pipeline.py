@@ -42,7 +42,6 @@ class ReviewConfig(BaseModel):
     extractor: Extractor = "offline"
     prompt: str = "extract_facts/v1"
     llm: Any = None  # review.extract.llm.LLMSettings; loaded from the environment when None
-    chat_model: Any = None  # a ready langchain chat model (tests, notebooks); overrides llm
     cache: Any = None  # review.extract.llm.cache.AnswerCache: LLM answers reused across runs
     limiter: Any = None  # review.extract.llm.ratelimit.RateLimiter shared by concurrent reviews
 
@@ -200,30 +199,18 @@ def _llm(
     from review.extract.llm.verify import verify_answer
 
     prompt = load_prompt(config.prompt)
-    settings = config.llm
-    if settings is None and config.chat_model is None:
-        settings = LLMSettings.load()
-    model = (
-        settings.model
-        if settings is not None
-        else getattr(config.chat_model, "model_name", None) or type(config.chat_model).__name__
-    )
+    settings = config.llm if config.llm is not None else LLMSettings.load()
+    model = settings.model
     key = None
     cached = None
     if config.cache is not None:
-        sampling = (
-            settings.model_dump(include={"temperature", "seed", "structured_output"})
-            if settings
-            else {}
-        )
+        sampling = settings.model_dump(include={"temperature", "seed", "structured_output"})
         key = cache_key(prompt.sha256, model, sampling, render_documents(parsed))
         cached = config.cache.get(key)
     if cached is not None:
         result = LLMResult(LLMFacts.model_validate_json(cached), LlmUsage())
     else:
-        result = extract_with_llm(
-            parsed, prompt, settings, chat_model=config.chat_model, limiter=config.limiter
-        )
+        result = extract_with_llm(parsed, prompt, settings, limiter=config.limiter)
         if key is not None and result.answer is not None:
             config.cache.put(key, result.answer.model_dump_json())
     out = Extraction(

@@ -7,9 +7,14 @@ Imported by ``tests/conftest.py`` (the ``vcr_config`` fixture and the
 
 What a cassette holds and how it is matched:
 
-- requests are matched on method, path and the JSON body (parsed, so key order and whitespace
-  do not matter); scheme, host and port are NOT matched, because the stand-in server listens on
-  a different free port at every run;
+- the plumbing tests match a request on method, path and its shape (``llm_request``: the model,
+  the message roles in order and the ``response_format`` schema), not on the text of the prompt
+  or the note, so editing a prompt does not invalidate every cassette; what the product sends
+  now is checked by the tests on the live request (the ``sent`` fixture), not on the recording;
+- the notebook's evaluation cassette answers many notes of the same shape, so it matches the
+  whole JSON body (``json_body``: parsed, so key order and whitespace do not matter);
+- scheme, host and port are NOT matched: the stand-in server listens on a different free port
+  at every run;
 - ``authorization``, ``x-api-key`` and ``api-key`` request headers are never written;
 - compressed responses are stored decoded, so a cassette is readable and diffable.
 """
@@ -58,15 +63,69 @@ def json_body(r1, r2) -> None:
     raise AssertionError("JSON bodies differ")
 
 
+def _shape(body: object) -> object:
+    if not isinstance(body, dict):
+        return body
+    messages = body.get("messages")
+    roles = [m.get("role") for m in messages] if isinstance(messages, list) else messages
+    return {
+        "model": body.get("model"),
+        "roles": roles,
+        "response_format": body.get("response_format"),
+    }
+
+
+def llm_request(r1, r2) -> None:
+    """vcrpy matcher: the same model, message roles and response schema (bodies that are not
+    JSON must be equal byte for byte). Raises AssertionError naming what differs."""
+    b1, b2 = _body_bytes(r1), _body_bytes(r2)
+    try:
+        j1, j2 = json.loads(b1 or b"null"), json.loads(b2 or b"null")
+    except ValueError:
+        if b1 != b2:
+            raise AssertionError("bodies differ (not JSON)") from None
+        return
+    s1, s2 = _shape(j1), _shape(j2)
+    if s1 == s2:
+        return
+    if isinstance(s1, dict) and isinstance(s2, dict):
+        keys = sorted(k for k in s1 if s1[k] != s2[k])
+        raise AssertionError(f"requests differ in: {', '.join(keys)}")
+    raise AssertionError("JSON bodies differ")
+
+
 def pytest_recording_configure(config, vcr) -> None:
-    """pytest-recording hook: register the ``json_body`` matcher on every VCR instance."""
+    """pytest-recording hook: register the matchers on every VCR instance."""
     vcr.register_matcher("json_body", json_body)
+    vcr.register_matcher("llm_request", llm_request)
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[dict]:
+    """The JSON bodies the product's HTTP client sent in this test, live or replayed alike
+    (recorded above the transport that vcrpy replaces), so assertions are about what the code
+    sends now, not about what a cassette once recorded."""
+    import httpx2
+
+    bodies: list[dict] = []
+    original = httpx2.Client.send
+
+    def send(self, request, *args, **kwargs):
+        content = request.read()
+        try:
+            bodies.append(json.loads(content or b"null"))
+        except ValueError:
+            bodies.append({"raw": content.decode("utf-8", "replace")})
+        return original(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(httpx2.Client, "send", send)
+    return bodies
 
 
 @pytest.fixture
 def vcr_config() -> dict:
     return {
         "filter_headers": list(SECRET_HEADERS),
-        "match_on": ["method", "path", "json_body"],
+        "match_on": ["method", "path", "llm_request"],
         "decode_compressed_response": True,
     }

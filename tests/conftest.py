@@ -6,11 +6,20 @@ import os
 from pathlib import Path
 
 import pytest
-from cassette_config import pytest_recording_configure, vcr_config  # noqa: F401
+from cassette_config import pytest_recording_configure, sent, vcr_config  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 MTSAMPLES = SHARED / "data" / "mtsamples" / "notes.jsonl"
+
+
+@pytest.fixture
+def standin():
+    """A scripted OpenAI-compatible server on loopback (tests/llm_standin.py) for this test."""
+    from llm_standin import standin_server
+
+    with standin_server() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,4 @@
-"""Scripted stand-ins for a language model, and the scripted answers the LLM tests use.
-
-``ScriptedChatModel`` is a tiny langchain ``BaseChatModel`` that returns the given texts in order
-and records every message list it receives (for asserting the validation feedback loop). It is
-passed as ``ReviewConfig(chat_model=...)`` and goes through the product's non-ChatOpenAI path
-(``review.extract.llm.client._structured``: JSON text parsed into ``LLMFacts``).
+"""The scripted answers the LLM tests give through the stand-in server (tests/llm_standin.py).
 
 The ``*_facts`` functions return answers written by hand for the bundled examples, in the shape
 the prompt asks for (``LLMFacts``, citations with sentence ids as rendered by
@@ -16,53 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
-
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field, PrivateAttr
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Answers ``responses`` in order (no cycling: one more call is an error) and records the
-    messages of every call in ``received``."""
-
-    responses: list[str]
-    received: list[list[BaseMessage]] = Field(default_factory=list)
-    input_tokens: int = 100
-    output_tokens: int = 20
-    model_name: str = "scripted-fake"
-    _next: int = PrivateAttr(default=0)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted-fake"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.received.append(list(messages))
-        if self._next >= len(self.responses):
-            raise AssertionError(f"scripted model: no response left after {self._next} call(s)")
-        text = self.responses[self._next]
-        self._next += 1
-        message = AIMessage(
-            content=text,
-            usage_metadata={
-                "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens,
-                "total_tokens": self.input_tokens + self.output_tokens,
-            },
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    @property
-    def calls(self) -> int:
-        return len(self.received)
 
 
 def as_json(facts: dict[str, Any]) -> str:

@@ -61,6 +61,7 @@ class Behaviour:
     drip: float | None = None
     drip_headers: bool = False
     drip_for: float = 10.0
+    delay: float = 0.0  # seconds to wait before answering (a slow but well-formed server)
 
 
 def _completion(
@@ -137,6 +138,17 @@ def dripping(
         drip=every,
         drip_headers=headers,
         drip_for=for_at_most,
+    )
+
+
+def delayed(behaviour: Behaviour, seconds: float) -> Behaviour:
+    """``behaviour`` answered after ``seconds`` (a model that takes its time)."""
+    return Behaviour(
+        behaviour.status,
+        behaviour.body,
+        dict(behaviour.headers),
+        label=f"delayed {behaviour.label}",
+        delay=seconds,
     )
 
 
@@ -273,6 +285,8 @@ class StandIn:
                         {"error": {"message": "stand-in: no scripted response left"}},
                         {"x-should-retry": "false"},
                     )
+                if behaviour.delay:
+                    time.sleep(behaviour.delay)
                 self._send(behaviour)
 
             def do_GET(self) -> None:

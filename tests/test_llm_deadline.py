@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes import ScriptedChatModel, approve_cervical_facts
-from llm_standin import dripping, garbage, ok, standin_server
+from fakes import approve_cervical_facts
+from llm_standin import delayed, dripping, garbage, ok, standin_server
 
 from review.case import load_case
 from review.extract.llm.client import ENV_PREFIX, LLMSettings, extract_with_llm
@@ -47,12 +47,6 @@ def parsed():
         server.script(ok(approve_cervical_facts()))
         assert extract_with_llm(docs, load_prompt("extract_facts/v1"), server.settings()).answer
     return docs
-
-
-@pytest.fixture
-def standin():
-    with standin_server() as server:
-        yield server
 
 
 def slow_answer(headers: bool = False):
@@ -112,18 +106,11 @@ def test_a_request_deadline_is_retried_while_the_case_has_time(standin, parsed):
     assert elapsed < 1 + 0.75 + MARGIN  # the cut-off request, at most 0.75 s of backoff, the answer
 
 
-def test_validation_re_asks_count_against_the_case_deadline(parsed):
-    class SlowModel(ScriptedChatModel):
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-            time.sleep(0.6)
-            return super()._generate(messages, stop, run_manager, **kwargs)
-
-    model = SlowModel(responses=["not json"] * 6)
-    settings = LLMSettings(
-        base_url="http://127.0.0.1:9/v1", model="m", case_timeout=1.0, validation_retries=5
-    )
-    result, elapsed = timed(parsed, settings, chat_model=model)
-    assert model.calls == 2  # 0.6 s each: the third ask would start past the deadline
+def test_validation_re_asks_count_against_the_case_deadline(standin, parsed):
+    standin.script(*[delayed(garbage(), 0.6) for _ in range(6)])
+    settings = standin.settings(case_timeout=1.0, validation_retries=5)
+    result, elapsed = timed(parsed, settings)
+    assert len(standin.requests) == 2  # 0.6 s each: the third ask would start past the deadline
     assert result.error.startswith("fact extraction failed: endpoint too slow: the 1 s case")
     assert elapsed < 1 + 0.6 + MARGIN
 

@@ -1,6 +1,7 @@
 """Fast unit tests for the LLM extractor's plumbing: grounding, the validation feedback loop,
-settings loading and hybrid reconciliation. No network, no model: answers come from
-``tests/fakes.ScriptedChatModel`` (a scripted langchain chat model) and are written by hand.
+settings loading and hybrid reconciliation. No network beyond loopback, no model: answers come
+from the stand-in server (``tests/llm_standin.py``, through the same client code as a real
+endpoint) and are written by hand.
 These are PLUMBING tests, not evidence of model quality.
 """
 
@@ -11,16 +12,14 @@ from pathlib import Path
 import pytest
 from fakes import (
     INJECTION_TEXT,
-    ScriptedChatModel,
     approve_cervical_facts,
-    as_json,
     cite,
     downcode_facts,
     g10_agreeing_facts,
     pend_no_conservative_care_facts,
     with_extra,
 )
-from langchain_core.messages import AIMessage, HumanMessage
+from llm_standin import MODEL, garbage, ok
 
 from review.case import case_from_dict, load_case
 from review.errors import ReviewError
@@ -52,10 +51,6 @@ def _no_endpoint_env(monkeypatch):
 def approve_docs():
     parsed = parse_documents(load_case(APPROVE).documents)
     return {d.document_id: d for d in parsed}
-
-
-def scripted(*answers: str) -> ScriptedChatModel:
-    return ScriptedChatModel(responses=list(answers))
 
 
 def settings(**overrides) -> LLMSettings:
@@ -270,12 +265,12 @@ def test_grounding_rate():
 # --------------------------------------------------------------------------- the validation loop
 
 
-def test_scripted_model_happy_path_through_the_pipeline():
+def test_scripted_model_happy_path_through_the_pipeline(standin):
     case = load_case(APPROVE)
-    model = scripted(as_json(approve_cervical_facts()))
-    rec = review_case(case, ReviewConfig(extractor="llm", chat_model=model))
+    standin.script(ok(approve_cervical_facts(), prompt_tokens=100, completion_tokens=20))
+    rec = review_case(case, ReviewConfig(extractor="llm", llm=standin.settings()))
     assert rec.decision == "approve" and rec.supported_code == "20552"
-    assert rec.provenance.model == "scripted-fake"
+    assert rec.provenance.model == MODEL
     assert rec.provenance.prompt == "extract_facts/v1"
     assert rec.provenance.llm_usage.model_dump() == {
         "calls": 1,
@@ -290,43 +285,46 @@ def test_scripted_model_happy_path_through_the_pipeline():
 
 
 @pytest.mark.parametrize("validation_retries", [0, 1, 2, 4])
-def test_feedback_loop_is_bounded_by_validation_retries(approve_docs, validation_retries):
-    model = scripted(*["not json"] * (validation_retries + 3))
+def test_feedback_loop_is_bounded_by_validation_retries(standin, approve_docs, validation_retries):
+    standin.script(*[garbage(prompt_tokens=100) for _ in range(validation_retries + 3)])
     result = extract_with_llm(
         list(approve_docs.values()),
         load_prompt("extract_facts/v1"),
-        settings(validation_retries=validation_retries),
-        chat_model=model,
+        standin.settings(validation_retries=validation_retries),
     )
     attempts = validation_retries + 1
-    assert model.calls == attempts
+    assert len(standin.requests) == attempts
     assert result.answer is None
     assert result.error.startswith(
         f"fact extraction failed: model output invalid after {attempts} attempts"
     )
     assert result.usage.calls == attempts and result.usage.failed_attempts == attempts
     assert result.usage.input_tokens == 100 * attempts  # failed attempts are counted too
-    first = len(model.received[0])
-    for n, messages in enumerate(model.received):
-        assert len(messages) == first + 2 * n  # each retry adds the bad answer and the error
+    sent = [r.body["messages"] for r in standin.requests]
+    for n, messages in enumerate(sent):
+        assert len(messages) == len(sent[0]) + 2 * n  # each retry adds the bad answer and the error
 
 
-def test_feedback_message_carries_the_bad_answer_and_the_error(approve_docs):
-    model = scripted("not json", as_json(approve_cervical_facts()))
+def test_feedback_message_carries_the_bad_answer_and_the_error(standin, approve_docs):
+    standin.script(
+        garbage("not json", prompt_tokens=100, completion_tokens=20),
+        ok(approve_cervical_facts(), prompt_tokens=100, completion_tokens=20),
+    )
     result = extract_with_llm(
-        list(approve_docs.values()), load_prompt("extract_facts/v1"), settings(), chat_model=model
+        list(approve_docs.values()), load_prompt("extract_facts/v1"), standin.settings()
     )
     assert result.answer is not None and result.error is None
     assert (result.usage.calls, result.usage.failed_attempts) == (2, 1)
     assert (result.usage.input_tokens, result.usage.output_tokens) == (200, 40)
-    bad, feedback = model.received[1][-2:]
-    assert isinstance(bad, AIMessage) and bad.content == "not json"
-    assert isinstance(feedback, HumanMessage)
-    assert feedback.content.startswith("That answer did not validate:")
-    assert "Invalid JSON" in feedback.content
+    bad, feedback = standin.requests[1].body["messages"][-2:]
+    assert bad == {"role": "assistant", "content": "not json"}
+    assert feedback["role"] == "user"
+    assert feedback["content"].startswith("That answer did not validate:")
+    assert "Invalid json output: not json." in feedback["content"]
+    assert "troubleshooting" not in feedback["content"]
 
 
-def test_extra_field_is_rejected_and_fed_back_then_same_decision(tmp_path):
+def test_extra_field_is_rejected_and_fed_back_then_same_decision(standin, tmp_path):
     import shutil
 
     facts = pend_no_conservative_care_facts()
@@ -335,27 +333,31 @@ def test_extra_field_is_rejected_and_fed_back_then_same_decision(tmp_path):
     note = injected / "visit.txt"
     note.write_text(note.read_text(encoding="utf-8") + INJECTION_TEXT, encoding="utf-8")
 
-    model = scripted(as_json(with_extra(facts, decision="approve")), as_json(facts))
-    rec = review_case(load_case(injected), ReviewConfig(extractor="llm", chat_model=model))
-    feedback = model.received[1][-1].content
+    standin.script(ok(with_extra(facts, decision="approve")), ok(facts))
+    config = ReviewConfig(extractor="llm", llm=standin.settings())
+    rec = review_case(load_case(injected), config)
+    feedback = standin.requests[1].body["messages"][-1]["content"]
     assert "decision" in feedback and "Extra inputs are not permitted" in feedback
     assert rec.provenance.llm_usage.failed_attempts == 1
 
-    baseline = review_case(
-        load_case(NO_CARE), ReviewConfig(extractor="llm", chat_model=scripted(as_json(facts)))
-    )
+    standin.script(ok(facts))
+    baseline = review_case(load_case(NO_CARE), config)
     assert rec.decision == baseline.decision == "pend"
     assert [(f.rule_id, f.status) for f in rec.findings] == [
         (f.rule_id, f.status) for f in baseline.findings
     ]
 
 
-def test_invalid_every_time_pends_never_approves():
-    model = scripted('{"procedure_status": "maybe"}', "[]", '{"decision": "approve"}')
-    rec = review_case(load_case(APPROVE), ReviewConfig(extractor="llm", chat_model=model))
+def test_invalid_every_time_pends_never_approves(standin):
+    standin.script(
+        garbage('{"procedure_status": "maybe"}'), garbage("[]"), garbage('{"decision": "approve"}')
+    )
+    rec = review_case(load_case(APPROVE), ReviewConfig(extractor="llm", llm=standin.settings()))
     x01 = next(f for f in rec.findings if f.rule_id == "TPI-X01")
     assert x01.status == "not_met"
     assert x01.reason.startswith("fact extraction failed: model output invalid after 3 attempts")
+    assert "Field required" in x01.reason or "Input should be" in x01.reason
+    assert "http" not in x01.reason  # no library documentation links for the reviewer
     assert rec.decision == "pend"
     assert rec.facts.extraction_error == x01.reason
 
@@ -514,10 +516,10 @@ def test_reconcile_procedure_performed():
     assert (d.fact, d.offline, d.llm) == ("procedure_performed", ["true"], ["false"])
 
 
-def test_hybrid_falls_back_to_offline_facts_when_the_llm_fails():
-    model = scripted("not json", "not json", "not json")
+def test_hybrid_falls_back_to_offline_facts_when_the_llm_fails(standin):
+    standin.script(garbage(), garbage(), garbage())
     offline = review_case(load_case(APPROVE))
-    rec = review_case(load_case(APPROVE), ReviewConfig(extractor="hybrid", chat_model=model))
+    rec = review_case(load_case(APPROVE), ReviewConfig(extractor="hybrid", llm=standin.settings()))
     assert rec.decision == "pend"
     x01 = next(f for f in rec.findings if f.rule_id == "TPI-X01")
     assert x01.status == "not_met" and x01.reason.startswith("fact extraction failed")
@@ -526,10 +528,10 @@ def test_hybrid_falls_back_to_offline_facts_when_the_llm_fails():
     ]
 
 
-def test_hybrid_agreement_on_g10_raises_no_disagreement():
+def test_hybrid_agreement_on_g10_raises_no_disagreement(standin):
     case = load_case(G10)
-    model = scripted(as_json(g10_agreeing_facts()))
-    rec = review_case(case, ReviewConfig(extractor="hybrid", chat_model=model))
+    standin.script(ok(g10_agreeing_facts()))
+    rec = review_case(case, ReviewConfig(extractor="hybrid", llm=standin.settings()))
     assert rec.facts.extractor_disagreements == []
     assert rec.decision == "approve"
 

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import ScriptedChatModel, approve_cervical_facts, as_json, cite
+from fakes import approve_cervical_facts, cite
+from llm_standin import ok
 
 from review.case import case_from_dict, load_case
 from review.extract.llm.grounding import ground
@@ -45,10 +46,15 @@ Plan: return in one year for the 5-year visit; anticipatory guidance on car seat
 """
 
 
-def llm(*answers: dict) -> ReviewConfig:
-    return ReviewConfig(
-        extractor="llm", chat_model=ScriptedChatModel(responses=[as_json(a) for a in answers])
-    )
+@pytest.fixture
+def llm(standin):
+    """``llm(answer, ...)``: a config whose model (the stand-in server) gives these answers."""
+
+    def config(*answers: dict, extractor: str = "llm") -> ReviewConfig:
+        standin.script(*[ok(a) for a in answers])
+        return ReviewConfig(extractor=extractor, llm=standin.settings())
+
+    return config
 
 
 def finding(rec: Recommendation, rule_id: str):
@@ -119,7 +125,7 @@ def well_child_case():
     )
 
 
-def test_every_fact_quoting_the_on_a_well_child_note_pends():
+def test_every_fact_quoting_the_on_a_well_child_note_pends(llm):
     case = well_child_case()
     cited = sentence_with(case, "visit", "The child is here")  # "the" is in it: (a) holds
     rec = review_case(case, llm(the_answer(cited)))
@@ -150,14 +156,14 @@ def test_every_fact_quoting_the_on_a_well_child_note_pends():
     assert rec.provenance.verification_rate == 0.0
 
 
-def test_the_cited_anywhere_fails_the_sentence_check_first():
+def test_the_cited_anywhere_fails_the_sentence_check_first(llm):
     case = well_child_case()
     rec = review_case(case, llm(the_answer(1)))  # sentence 1 is the title: no "the" in it
     assert rec.decision == "pend"
     assert {u.reason for u in rec.unverified} == {"quote is not in the cited sentence(s)"}
 
 
-def test_unverified_facts_in_the_reports():
+def test_unverified_facts_in_the_reports(llm):
     case = well_child_case()
     rec = review_case(case, llm(the_answer(4)))
     data = json.loads(render_json(rec))
@@ -185,7 +191,7 @@ def _approve_copy(tmp_path: Path, visit_extra: str = "", code: str | None = None
     return load_case(folder)
 
 
-def test_legitimate_answer_on_the_bundled_example_approves_fully_verified():
+def test_legitimate_answer_on_the_bundled_example_approves_fully_verified(llm):
     rec = review_case(load_case(APPROVE), llm(approve_cervical_facts()))
     assert rec.decision == "approve" and rec.supported_code == "20552"
     assert rec.unverified == []
@@ -193,7 +199,7 @@ def test_legitimate_answer_on_the_bundled_example_approves_fully_verified():
     assert finding(rec, "TPI-X03").status == "not_applicable"
 
 
-def test_quote_from_another_sentence_than_cited(tmp_path):
+def test_quote_from_another_sentence_than_cited(llm, tmp_path):
     case = load_case(APPROVE)
     facts = approve_cervical_facts()
     # the only conservative care, quoted from sentence 10 while citing the cyclobenzaprine one
@@ -211,7 +217,7 @@ def test_quote_from_another_sentence_than_cited(tmp_path):
     assert finding(rec, "TPI-M05").status != "met"
 
 
-def test_muscle_quote_naming_another_muscle(tmp_path):
+def test_muscle_quote_naming_another_muscle(llm, tmp_path):
     case = _approve_copy(tmp_path, code="20553")
     facts = approve_cervical_facts()
     facts["injected_muscles"].append(
@@ -227,7 +233,7 @@ def test_muscle_quote_naming_another_muscle(tmp_path):
     assert {m.name for m in rec.facts.injected_muscles} == {"trapezius", "levator scapulae"}
 
 
-def test_one_side_quoted_as_bilateral_to_reach_20553(tmp_path):
+def test_one_side_quoted_as_bilateral_to_reach_20553(llm, tmp_path):
     """Left and right count as two muscles: "bilateral" on a left-only quote upcodes to 20553."""
     case = _approve_copy(tmp_path, code="20553")
     facts = approve_cervical_facts()
@@ -247,7 +253,7 @@ def test_one_side_quoted_as_bilateral_to_reach_20553(tmp_path):
         ),
     ],
 )
-def test_negated_or_planned_injection_cited_as_performed(tmp_path, sentence, reason):
+def test_negated_or_planned_injection_cited_as_performed(llm, tmp_path, sentence, reason):
     case = _approve_copy(tmp_path, visit_extra=f"\nADDENDUM: {sentence}\n")
     facts = approve_cervical_facts()
     quote = sentence.rstrip(".")
@@ -257,7 +263,7 @@ def test_negated_or_planned_injection_cited_as_performed(tmp_path, sentence, rea
     assert not rec.facts.procedure_performed and rec.supported_code is None
 
 
-def test_the_plan_of_an_earlier_visit_cited_as_performed():
+def test_the_plan_of_an_earlier_visit_cited_as_performed(llm):
     case = load_case(APPROVE)  # the visit note (02/24) planned the injections done on 03/10
     facts = approve_cervical_facts()
     quote = "Trigger point injections to the L upper trapezius and L levator scapulae"
@@ -268,7 +274,7 @@ def test_the_plan_of_an_earlier_visit_cited_as_performed():
     )
 
 
-def test_a_soap_plan_that_documents_the_injection_today_verifies(tmp_path):
+def test_a_soap_plan_that_documents_the_injection_today_verifies(llm, tmp_path):
     """ "P: TPI performed today." is how SOAP notes document the procedure: no plan-section rule."""
     extra = "\nP: TPI performed today, L upper trapezius and L levator scapulae.\n"
     folder = tmp_path / "soap"
@@ -284,7 +290,7 @@ def test_a_soap_plan_that_documents_the_injection_today_verifies(tmp_path):
     assert rec.unverified == [] and rec.decision == "approve"
 
 
-def test_pt_helped_a_lot_cited_as_failed_pt(tmp_path):
+def test_pt_helped_a_lot_cited_as_failed_pt(llm, tmp_path):
     case = _approve_copy(tmp_path, visit_extra="\nADDENDUM: PT helped a lot.\n")
     facts = approve_cervical_facts()
     facts["prior_treatments"] = [
@@ -300,7 +306,7 @@ def test_pt_helped_a_lot_cited_as_failed_pt(tmp_path):
     assert rec.facts.prior_treatments == []
 
 
-def test_negated_taut_band_cited_as_present(tmp_path):
+def test_negated_taut_band_cited_as_present(llm, tmp_path):
     extra = "\nADDENDUM: No taut band in the L levator scapulae.\n"
     case = _approve_copy(tmp_path, visit_extra=extra)
     facts = approve_cervical_facts()
@@ -323,7 +329,7 @@ def test_negated_taut_band_cited_as_present(tmp_path):
     assert finding(rec, "TPI-M04").status != "met"
 
 
-def test_unverified_fact_the_decision_does_not_need_is_listed_and_the_case_approves():
+def test_unverified_fact_the_decision_does_not_need_is_listed_and_the_case_approves(llm):
     facts = approve_cervical_facts()
     facts["concurrent_therapies"].append(
         {
@@ -341,7 +347,7 @@ def test_unverified_fact_the_decision_does_not_need_is_listed_and_the_case_appro
     assert "yoga" not in {t.name for t in rec.facts.concurrent_therapies}
 
 
-def test_an_unverified_exclusion_cannot_tip_an_approval_either(tmp_path):
+def test_an_unverified_exclusion_cannot_tip_an_approval_either(llm, tmp_path):
     """Dropping a fact can hide a denial as well as invent an approval: a toxin injectate whose
     quote names no toxin is left out, and the case pends instead of approving or denying."""
     facts = approve_cervical_facts()
@@ -356,7 +362,7 @@ def test_an_unverified_exclusion_cannot_tip_an_approval_either(tmp_path):
     assert_pends_on_unverified(rec, "injectate", "quote does not name this injectate")
 
 
-def test_hybrid_mode_verifies_the_llm_facts(tmp_path):
+def test_hybrid_mode_verifies_the_llm_facts(llm, tmp_path):
     case = _approve_copy(tmp_path, code="20553")
     facts = approve_cervical_facts()
     facts["injected_muscles"].append(
@@ -366,10 +372,7 @@ def test_hybrid_mode_verifies_the_llm_facts(tmp_path):
             "citation": cite("proc", 14, "1 in the L levator scapulae"),
         }
     )
-    rec = review_case(
-        case,
-        ReviewConfig(extractor="hybrid", chat_model=ScriptedChatModel(responses=[as_json(facts)])),
-    )
+    rec = review_case(case, llm(facts, extractor="hybrid"))
     assert rec.provenance.extractor == "hybrid"
     assert [u.fact for u in rec.unverified] == ["injected_muscles"]
     assert rec.facts.extractor_disagreements == []  # the verified LLM facts agree with offline

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from review.extract.llm.deadline import (
     CaseClock,
     http_client,
     limiter_hook,
-    not_counted,
 )
 from review.extract.llm.prompts import Prompt
 from review.extract.llm.schema import LLMFacts
@@ -154,40 +154,34 @@ def build_chat_model(settings: LLMSettings, limiter=None):
 def extract_with_llm(
     parsed: list[ParsedDocument],
     prompt: Prompt,
-    settings: LLMSettings | None = None,
-    chat_model=None,
+    settings: LLMSettings,
     limiter=None,
 ) -> LLMResult:
     """Ask the model for the facts; never raises for model or endpoint failures.
 
-    ``limiter`` (review.extract.llm.ratelimit.RateLimiter) is asked before every request, retries included,
-    so a requests/min or tokens/min budget is never exceeded. With settings, the whole call is
-    bounded by ``settings.case_timeout`` (each HTTP request by ``settings.timeout``)."""
-    if chat_model is None:
-        if settings is None:
-            raise ValueError("settings or chat_model is required")
-        chat_model = build_chat_model(settings, limiter)
-        limiter = None  # the HTTP client asks the limiter itself
-    structured = _structured(chat_model, settings)
+    ``limiter`` (review.extract.llm.ratelimit.RateLimiter) is asked by the HTTP client before
+    every request, retries included, so a requests/min or tokens/min budget is never exceeded.
+    The whole call is bounded by ``settings.case_timeout`` (each HTTP request by
+    ``settings.timeout``)."""
+    structured = _structured(build_chat_model(settings, limiter), settings)
     messages: list[Any] = list(prompt.messages(parsed))
-    clock = None  # started once our own set-up is done: it times the endpoint
-    if settings is not None:
-        clock = CaseClock(time.monotonic() + settings.case_timeout, settings.case_timeout)
+    # started once our own set-up is done: it times the endpoint
+    clock = CaseClock(time.monotonic() + settings.case_timeout, settings.case_timeout)
     token = CASE_CLOCK.set(clock)
     try:
-        return _extract(structured, messages, settings, limiter)
+        return _extract(structured, messages, settings)
     finally:
         CASE_CLOCK.reset(token)
 
 
-def _extract(structured, messages: list[Any], settings: LLMSettings | None, limiter) -> LLMResult:
+def _extract(structured, messages: list[Any], settings: LLMSettings) -> LLMResult:
     from langchain_core.messages import AIMessage, HumanMessage
 
-    retries = settings.validation_retries if settings else 2
+    retries = settings.validation_retries
     usage = LlmUsage()
     last_error = "no answer"
     for _attempt in range(retries + 1):
-        out, error = _invoke(structured, messages, settings, limiter, usage)
+        out, error = _invoke(structured, messages, settings, usage)
         if error is not None:
             return LLMResult(None, usage, f"fact extraction failed: {error}")
         raw = out.get("raw")
@@ -198,7 +192,7 @@ def _extract(structured, messages: list[Any], settings: LLMSettings | None, limi
                 parsed_answer = LLMFacts.model_validate(parsed_answer)
             return LLMResult(parsed_answer, usage)
         usage.failed_attempts += 1
-        last_error = _one_line(out.get("parsing_error") or "empty answer")
+        last_error = _parse_error(out.get("parsing_error") or "empty answer")
         content = raw.content if isinstance(raw, AIMessage) else ""
         messages.append(("ai", content if isinstance(content, str) else json.dumps(content)))
         messages.append(
@@ -217,25 +211,20 @@ def _extract(structured, messages: list[Any], settings: LLMSettings | None, limi
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: LlmUsage):
+def _invoke(structured, messages, settings: LLMSettings, usage: LlmUsage):
     """One request with our own retries: 429/5xx/timeouts back off exponentially with jitter,
-    honouring Retry-After, while the case deadline leaves time; each attempt passes the rate
-    limiter. Returns (output, None) or (None, reason: "endpoint error: ..." or "endpoint too
+    honouring Retry-After, while the case deadline leaves time (the rate limiter is asked by
+    the HTTP client, retries included). Returns (output, None) or (None, reason: "endpoint error: ..." or "endpoint too
     slow: ...")."""
     import random
 
     import openai
 
     clock = CASE_CLOCK.get()
-    max_retries = settings.max_retries if settings else 0
-    estimate = sum(len(str(m[1] if isinstance(m, tuple) else m.content)) for m in messages) // 4
+    max_retries = settings.max_retries
     for attempt in range(max_retries + 1):
         if clock is not None and clock.remaining() <= 0:
             return None, _case_too_slow(clock, usage)
-        if limiter is not None:
-            started = time.monotonic()
-            limiter.acquire(estimate)
-            not_counted(started)
         usage.calls += 1
         try:
             return structured.invoke(messages), None
@@ -253,10 +242,9 @@ def _invoke(structured, messages, settings: LLMSettings | None, limiter, usage: 
                 if clock is not None and clock.remaining() <= 0:
                     return None, _case_too_slow(clock, usage)
                 if attempt == max_retries:
-                    seconds = settings.timeout if settings else None
-                    limit = f"the {seconds:g} s request deadline" if seconds else "the deadline"
                     return None, (
-                        f"endpoint too slow: no complete answer within {limit} "
+                        f"endpoint too slow: no complete answer within the "
+                        f"{settings.timeout:g} s request deadline "
                         f"(REVIEW_LLM_TIMEOUT), {usage.calls} request(s)"
                     )
             else:
@@ -292,10 +280,10 @@ def _retry_after(exc) -> float | None:
     return None
 
 
-def _structured(chat_model, settings: LLMSettings | None):
+def _structured(chat_model, settings: LLMSettings):
     """The structured-output runnable for a chat model, built once per model (building it
     converts the schema and assembles the chain: per call it was a visible share of CPU)."""
-    key = (id(chat_model), settings.structured_output if settings else "json_schema")
+    key = (id(chat_model), settings.structured_output)
     with _MODELS_LOCK:
         if key not in _STRUCTURED:
             _STRUCTURED[key] = (chat_model, _build_structured(chat_model, settings))
@@ -305,33 +293,21 @@ def _structured(chat_model, settings: LLMSettings | None):
 _STRUCTURED: dict[tuple[int, str], tuple[Any, Any]] = {}  # the model is kept so its id stays unique
 
 
-def _build_structured(chat_model, settings: LLMSettings | None):
-    """ChatOpenAI's structured output with the raw message kept (for usage and error feedback);
-    other chat models (the scripted test model) answer JSON text that is parsed the same way."""
+def _build_structured(chat_model, settings: LLMSettings):
+    """ChatOpenAI's structured output with the raw message kept (for usage and error feedback).
+
+    The schema goes as a dict, not the pydantic class: the OpenAI client would otherwise
+    validate inside the call and raise before we see the raw answer (no usage, nothing to feed
+    back). strict=False: OpenAI's strict mode rejects optional fields with defaults."""
     from langchain_core.runnables import RunnableLambda
-    from langchain_openai import ChatOpenAI
 
-    if isinstance(chat_model, ChatOpenAI):
-        # The schema goes as a dict, not the pydantic class: the OpenAI client would otherwise
-        # validate inside the call and raise before we see the raw answer (no usage, nothing to
-        # feed back). strict=False: OpenAI's strict mode rejects optional fields with defaults.
-        method = settings.structured_output if settings else "json_schema"
-        structured = chat_model.with_structured_output(
-            LLMFacts.model_json_schema(), method=method, include_raw=True, strict=False
-        )
-        return structured | RunnableLambda(_validate)
-
-    def parse(message):
-        try:
-            return {
-                "raw": message,
-                "parsed": LLMFacts.model_validate_json(message.content),
-                "parsing_error": None,
-            }
-        except (ValidationError, ValueError, TypeError) as exc:
-            return {"raw": message, "parsed": None, "parsing_error": exc}
-
-    return chat_model | RunnableLambda(parse)
+    structured = chat_model.with_structured_output(
+        LLMFacts.model_json_schema(),
+        method=settings.structured_output,
+        include_raw=True,
+        strict=False,
+    )
+    return structured | RunnableLambda(_validate)
 
 
 def _validate(out: dict) -> dict:
@@ -348,6 +324,15 @@ def _count(usage: LlmUsage, raw) -> None:
     meta = getattr(raw, "usage_metadata", None) or {}
     usage.input_tokens += int(meta.get("input_tokens", 0) or 0)
     usage.output_tokens += int(meta.get("output_tokens", 0) or 0)
+
+
+_DOC_LINK = re.compile(r"\s*For (?:troubleshooting|further information),? visit:? \S+")
+
+
+def _parse_error(error: object) -> str:
+    """Why an answer did not parse, for the model and the reviewer: langchain's and pydantic's
+    errors carry links to their documentation, which are noise to both."""
+    return _one_line(_DOC_LINK.sub("", str(error)))
 
 
 def _one_line(exc: object) -> str:
