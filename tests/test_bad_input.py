@@ -74,7 +74,7 @@ def test_failed_write_removes_the_temporary_file(tmp_path, monkeypatch, errno_na
     which ignores permissions): a coded error, and no temporary copy of the report stays."""
     import errno
 
-    from review import cli
+    from review.cli.common import write_output
 
     real_fdopen = os.fdopen
 
@@ -93,7 +93,7 @@ def test_failed_write_removes_the_temporary_file(tmp_path, monkeypatch, errno_na
 
     monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: Failing(fd))
     with pytest.raises(ReviewError) as info:
-        cli.write_output(tmp_path / "report.html", "<html>PHI</html>")
+        write_output(tmp_path / "report.html", "<html>PHI</html>")
     assert info.value.code == "C010"
     assert list(tmp_path.iterdir()) == []
 
@@ -102,12 +102,12 @@ def test_out_onto_a_special_file_is_refused(tmp_path):
     """Renaming a temporary file over a FIFO or a device (``--out /dev/null``) would replace
     it with a regular file. (A FIFO of the test's own stands in for a device: the test must not
     be able to break the machine it runs on.)"""
-    from review import cli
+    from review.cli.common import write_output
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     with pytest.raises(ReviewError) as info:
-        cli.write_output(fifo, "text")
+        write_output(fifo, "text")
     assert info.value.code == "C010" and "not a regular file" in str(info.value)
     assert fifo.is_fifo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
