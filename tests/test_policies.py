@@ -236,3 +236,17 @@ def test_rules_list_for_each_policy():
         out = _cli("rules", "list", "--policy", policy_id)
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith(policy_id) and f"  {prefix}M04" in out.stdout
+
+
+def test_review_case_compare_out_to_a_folder_is_bad_input_not_a_crash(tmp_path):
+    out = _cli(
+        "case",
+        str(ROOT / "examples/approve-cervical-tpi"),
+        "--compare",
+        LCD,
+        "--out",
+        str(tmp_path),
+    )
+    assert out.returncode == 2, out.stderr
+    assert "[C010]" in out.stderr and "it is a folder" in out.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing partial left beside it

@@ -129,6 +129,6 @@ def _compare(case, config, second: str, fmt, out) -> None:
     else:
         raise ReviewError("E002", "--compare writes text or json; choose --format text or json")
     if out:
-        out.write_text(text, encoding="utf-8")
+        write_output(out, text)
     else:
         typer.echo(text, nl=False)
