@@ -27,8 +27,9 @@ pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
 
 from fastapi.testclient import TestClient
 
-from review.workbench.app import create_app, csrf_token
+from review.workbench.app import create_app
 from review.workbench.cases import load_cases, load_results
+from review.workbench.security import csrf_token
 from review.workbench.serve import check_host, is_loopback
 
 ROOT = Path(__file__).resolve().parents[1]

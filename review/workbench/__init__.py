@@ -6,6 +6,8 @@ drafted request for additional documentation for pended cases, and exports of re
 Every accept or override is inserted into an append-only, hash-chained SQLite audit table
 (:mod:`.store`, :mod:`.chain`; ``review audit verify`` checks it).
 
-This package imports FastAPI only in :mod:`review.workbench.app`; :mod:`.serve`, :mod:`.store`,
-:mod:`.chain`, :mod:`.cases` and :mod:`.letter` work without it (the CLI checks the bind address first).
+FastAPI is imported only by the web app: :mod:`.app`, which assembles :mod:`.security`,
+:mod:`.state`, :mod:`.pages`, the routers in :mod:`.routes` and the FHIR API in :mod:`.fhir_api`.
+:mod:`.serve`, :mod:`.store`, :mod:`.chain`, :mod:`.cases`, :mod:`.letter` and :mod:`.decisions`
+work without it (the CLI checks the bind address first).
 """

@@ -78,7 +78,7 @@ def serve(
 
     source = load_cases(cases) if cases is not None else load_results(results)
     app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
-    broken = app.state.store.verify().broken
+    broken = app.state.workbench.store.verify().broken
     if broken is not None:
         from review.workbench.store import describe
 

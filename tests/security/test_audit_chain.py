@@ -580,7 +580,7 @@ def test_the_workbench_shows_a_banner_and_refuses_reviews(source, db, name):
 
 def test_a_trail_broken_between_the_check_and_the_write_is_still_refused(source, db):
     client, app = workbench(source, db)
-    store = app.state.store
+    store = app.state.workbench.store
     verified = store.snapshot()
     form = review_form(client)
     raw(db, TAMPERING["update-the-decision"][0])
@@ -597,7 +597,7 @@ def test_a_locked_trail_is_a_clear_refusal_not_a_crash(source, db, monkeypatch):
     def locked(**_):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(app.state.store, "_insert", locked)
+    monkeypatch.setattr(app.state.workbench.store, "_insert", locked)
     r = client.post("/case/approve-cervical-tpi/review", data=form, follow_redirects=False)
     assert r.status_code == 503
     assert "cannot write the audit trail (database is locked)" in r.text and "agreed" in r.text
@@ -644,7 +644,7 @@ def test_thousands_of_rows_stay_fast(source, tmp_path):
     con.execute("COMMIT")
     con.close()
     client, app = workbench(source, db)
-    store = app.state.store
+    store = app.state.workbench.store
     started = time.perf_counter()
     first = store.snapshot()
     assert first.check.ok and first.check.rows == 3000

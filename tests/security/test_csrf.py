@@ -1,4 +1,4 @@
-"""Attacks on the workbench's CSRF defence (review/workbench/app.py).
+"""Attacks on the workbench's CSRF defence (review/workbench/security.py).
 
 The hole these close: the old check only compared a cookie with a form field, so an attacker who
 chose both (cookies on 127.0.0.1 are shared across ports, and SameSite treats another port as the

@@ -1,0 +1,84 @@
+"""The queue page: every reviewable case with its review status, counts, filters and sorts;
+pended cases first."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from review.workbench.decisions import CODES, DECISIONS, review_state
+from review.workbench.pages import page
+from review.workbench.state import Workbench
+from review.workbench.store import latest_of
+
+REVIEW_STATUSES = ("unreviewed", "accepted", "overridden")
+SORTS = {
+    "status": "review status",
+    "decision": "decision",
+    "code": "supported code",
+    "date": "date of service",
+    "case": "case id",
+}
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    wb: Workbench,
+    decision: str = "",
+    code: str = "",
+    review: str = "",
+    sort: str = "status",
+    order: str = "asc",
+) -> HTMLResponse:
+    source = wb.source
+    snap = wb.store.snapshot()
+    latest = latest_of(snap.rows)
+    rows = [review_state(e, latest) for e in source.reviewable]
+    counts = {
+        "total": len(rows),
+        "decision": {d: sum(r["entry"].rec.decision == d for r in rows) for d in DECISIONS},
+        "review": {s: sum(r["review_status"] == s for r in rows) for s in REVIEW_STATUSES},
+        "errors": len(source.errors),
+    }
+    codes = sorted({r["entry"].rec.supported_code or "none" for r in rows} | set(CODES))
+    shown = [
+        r
+        for r in rows
+        if (not decision or r["entry"].rec.decision == decision)
+        and (not code or (r["entry"].rec.supported_code or "none") == code)
+        and (not review or r["review_status"] == review)
+    ]
+    sort = sort if sort in SORTS else "status"
+    keyfun = {
+        "status": lambda r: (REVIEW_STATUSES.index(r["review_status"]), r["entry"].case_id),
+        "decision": lambda r: (DECISIONS.index(r["entry"].rec.decision), r["entry"].case_id),
+        "code": lambda r: (r["entry"].rec.supported_code or "~", r["entry"].case_id),
+        "date": lambda r: (r["entry"].date_of_service or "", r["entry"].case_id),
+        "case": lambda r: (r["entry"].case_id, r["entry"].key),
+    }[sort]
+    shown.sort(key=keyfun, reverse=order == "desc")
+    # Pended cases always come first, whatever the sort within each block.
+    shown.sort(key=lambda r: r["entry"].rec.decision != "pend")
+    return page(
+        request,
+        wb,
+        "queue.html.j2",
+        snap=snap,
+        rows=shown,
+        counts=counts,
+        codes=codes,
+        filters={
+            "decision": decision,
+            "code": code,
+            "review": review,
+            "sort": sort,
+            "order": order,
+        },
+        decisions=DECISIONS,
+        review_statuses=REVIEW_STATUSES,
+        sorts=SORTS,
+        errors=source.errors,
+    )
