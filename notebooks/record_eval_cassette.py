@@ -26,7 +26,13 @@ from standin_model import answer_from_facts  # noqa: E402
 from review.case import load_case  # noqa: E402
 from review.eval import case_dirs  # noqa: E402
 from review.parse import parse_documents  # noqa: E402
-from review.pipeline import ReviewConfig, _offline, case_policy, review_case  # noqa: E402
+from review.pipeline import (  # noqa: E402
+    ReviewConfig,
+    case_policy,
+    extract,
+    reading_for,
+    review_case,
+)
 
 CASSETTE = ROOT / "notebooks" / "cassettes" / "eval-standin.yaml"
 CASE_SETS = [ROOT / "eval" / "cases", ROOT / "tests" / "golden" / "cases", ROOT / "examples"]
@@ -53,8 +59,9 @@ def main() -> None:
         for case_dir in case_dirs(CASE_SETS):
             case = load_case(case_dir)
             parsed = parse_documents(case.documents)
-            codes = case_policy(case, config).settings.procedure_codes
-            server.script(ok(answer_from_facts(_offline(case, parsed, codes), parsed)))
+            offline = extract(case, ReviewConfig())  # the simulated model answers these facts
+            facts = reading_for(case, offline, case_policy(case, config)).facts
+            server.script(ok(answer_from_facts(facts, parsed)))
             review_case(case, config)
     print(f"recorded {CASSETTE.relative_to(ROOT)}")
 

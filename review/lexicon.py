@@ -297,6 +297,13 @@ def entry_attributes(kind: str) -> dict[str, Entry]:
 
 
 @cache
+def excluded_service_kinds() -> tuple[str, ...]:
+    """The kinds of excluded service, in lexicon order: the one vocabulary the extractors, the
+    LLM schema and the policies' exclusion groups share (``facts.excluded_services[].kind``)."""
+    return tuple(dict.fromkeys(e.name for e in load_lexicon("excluded_services").entries if e.name))
+
+
+@cache
 def _canonical_names(kind: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for entry in load_lexicon(kind).entries:

@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from review import __version__
 from review.derive import Derived, date_of_service, derive
-from review.extract.llm.cache import cache_key
+from review.extract.base import Extraction
+from review.extract.llm.client import LLMSettings
+from review.extract.registry import DEFAULT as DEFAULT_EXTRACTOR
+from review.extract.registry import extractor_spec
+from review.extract.runtime import Runtime, RuntimeSettings, runtime_for
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
 from review.policy.evaluate import rule_inputs
@@ -24,57 +25,62 @@ from review.schema import (
     Evidence,
     Fact,
     Facts,
-    LlmUsage,
-    ParsedDocument,
     Provenance,
     Recommendation,
     Ungrounded,
-    Unverified,
 )
-
-Extractor = Literal["offline", "llm", "hybrid"]
 
 
 class ReviewConfig(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    """The settings of a review: plain, typed values only (the live objects they describe, such
+    as the answer cache and the rate limiter, are the runtime's: review.extract.runtime)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     policy: str | None = None  # operator's choice (registry id or folder); default: the case's id
-    extractor: Extractor = "offline"
+    extractor: str = DEFAULT_EXTRACTOR  # a name from review.extract.registry
     prompt: str = "extract_facts/v1"
-    llm: Any = None  # review.extract.llm.LLMSettings; loaded from the environment when None
-    cache: Any = None  # review.extract.llm.cache.AnswerCache: LLM answers reused across runs
-    limiter: Any = None  # review.extract.llm.ratelimit.RateLimiter shared by concurrent reviews
+    llm: LLMSettings | None = None  # the model endpoint; loaded from the environment when None
+    cache_path: str | None = None  # SQLite cache of LLM answers reused across runs
+    requests_per_minute: int | None = None  # LLM budgets shared by this process's reviews
+    tokens_per_minute: int | None = None
+    rate_window_seconds: float = 60.0
+
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, name: str) -> str:
+        extractor_spec(name)  # an unknown name is an error naming the known ones
+        return name
+
+    @property
+    def runtime_settings(self) -> RuntimeSettings:
+        return RuntimeSettings(
+            cache_path=self.cache_path,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            rate_window_seconds=self.rate_window_seconds,
+        )
 
 
-@dataclass
-class Extraction:
-    facts: Facts
-    ungrounded: list[Ungrounded] = field(default_factory=list)
-    model: str | None = None
-    prompt: str | None = None
-    prompt_sha256: str | None = None
-    grounding_rate: float | None = None
-    usage: LlmUsage | None = None
-    unverified: list[Unverified] = field(default_factory=list)
-    verification_rate: float | None = None
-    with_unverified: Facts | None = None
-    """The facts with the unverified ones put back: what the decision would have rested on."""
-
-
-def review_case(case: Case, config: ReviewConfig | None = None) -> Recommendation:
+def review_case(
+    case: Case, config: ReviewConfig | None = None, runtime: Runtime | None = None
+) -> Recommendation:
     config = config or ReviewConfig()
     policy = case_policy(case, config)
-    extraction = extract(case, config, policy.settings.procedure_codes)
+    extraction = extract(case, config, runtime)
     return decide(case, extraction, policy, config)
 
 
 def compare_case(
-    case: Case, first: Policy, second: Policy, config: ReviewConfig | None = None
+    case: Case,
+    first: Policy,
+    second: Policy,
+    config: ReviewConfig | None = None,
+    runtime: Runtime | None = None,
 ) -> tuple[Recommendation, Recommendation]:
     """The same facts (extracted once) decided under two policies."""
     config = config or ReviewConfig()
-    codes = sorted({*first.settings.procedure_codes, *second.settings.procedure_codes})
-    extraction = extract(case, config, codes)
+    extraction = extract(case, config, runtime)
     return (
         decide(case, copy.deepcopy(extraction), first, config),
         decide(case, copy.deepcopy(extraction), second, config),
@@ -85,14 +91,17 @@ def decide(
     case: Case, extraction: Extraction, policy: Policy, config: ReviewConfig
 ) -> Recommendation:
     """derive -> evaluate -> recommend for one policy, on facts already extracted."""
+    extraction = reading_for(case, extraction, policy)
     facts = extraction.facts
     ungrounded = extraction.ungrounded + drop_ungrounded(case, facts)
+    spec = extractor_spec(config.extractor)
     provenance = Provenance(
         version=__version__,
         policy=policy.id,
         rules_sha256=policy.sha256,
         policy_version=policy.meta.version,
-        extractor=config.extractor,
+        extractor=spec.family,
+        extractor_id=spec.id,
         model=extraction.model,
         prompt=extraction.prompt,
         lexicons_sha256=lexicons_sha256(),
@@ -140,6 +149,13 @@ def _outcome(
     return rec.decision, rec.supported_code
 
 
+def reading_for(case: Case, extraction: Extraction, policy: Policy) -> Extraction:
+    """The extraction's reading for this claim: whether it bills a code the policy reviews."""
+    codes = set(policy.settings.procedure_codes)
+    billed = bool(case.claim and any(line.code in codes for line in case.claim.lines))
+    return extraction.reading(billed)
+
+
 def case_policy(case: Case, config: ReviewConfig) -> Policy:
     """The policy a case is reviewed under: the operator's ``--policy`` (a registry id or a
     folder), else the one the case names (only ever a registry id), else the registry's choice
@@ -153,85 +169,15 @@ def _inputs(case: Case, derived: Derived, facts: Facts, policy: Policy) -> dict:
     return rule_inputs(derived, facts, policy, case, date_of_service(case))
 
 
-def extract(
-    case: Case, config: ReviewConfig, procedure_codes: list[str] | tuple[str, ...] = ()
-) -> Extraction:
-    """Parse once, then run the configured extractor(s). ``procedure_codes``: the codes the
-    policy reviews; a claim billing one tells the offline extractor an injection is claimed."""
+def extract(case: Case, config: ReviewConfig, runtime: Runtime | None = None) -> Extraction:
+    """Parse once, then run the configured extractor on the documents and the date of service
+    (never the claim: where billing matters, the extraction holds both readings)."""
     from review.parse import parse_documents
 
     parsed = parse_documents(case.documents)
-    if config.extractor == "offline":
-        return Extraction(_offline(case, parsed, procedure_codes))
-    llm = _llm(parsed, config, date_of_service(case))
-    if config.extractor == "llm":
-        return llm
-    from review.extract.hybrid import reconcile
-
-    offline = _offline(case, parsed, procedure_codes)
-    if llm.facts.extraction_error:
-        offline.extraction_error = llm.facts.extraction_error
-        llm.facts = offline
-    else:
-        llm.facts = reconcile(offline, llm.facts)
-        if llm.with_unverified is not None:
-            llm.with_unverified = reconcile(offline, llm.with_unverified)
-    return llm
-
-
-def _offline(
-    case: Case, parsed: list[ParsedDocument], procedure_codes: list[str] | tuple[str, ...] = ()
-) -> Facts:
-    from review.extract.offline import extract_facts
-
-    codes = set(procedure_codes)
-    tpi_billed = bool(case.claim and any(line.code in codes for line in case.claim.lines))
-    return extract_facts(parsed, date_of_service(case), tpi_billed)
-
-
-def _llm(
-    parsed: list[ParsedDocument], config: ReviewConfig, dos: dt.date | None = None
-) -> Extraction:
-    from review.extract.llm.client import LLMResult, LLMSettings, extract_with_llm
-    from review.extract.llm.grounding import facts_from_llm, ground
-    from review.extract.llm.prompts import load_prompt, render_documents
-    from review.extract.llm.schema import LLMFacts
-    from review.extract.llm.verify import verify_answer
-
-    prompt = load_prompt(config.prompt)
-    settings = config.llm if config.llm is not None else LLMSettings.load()
-    model = settings.model
-    key = None
-    cached = None
-    if config.cache is not None:
-        sampling = settings.model_dump(include={"temperature", "seed", "structured_output"})
-        key = cache_key(prompt.sha256, model, sampling, render_documents(parsed))
-        cached = config.cache.get(key)
-    if cached is not None:
-        result = LLMResult(LLMFacts.model_validate_json(cached), LlmUsage())
-    else:
-        result = extract_with_llm(parsed, prompt, settings, limiter=config.limiter)
-        if key is not None and result.answer is not None:
-            config.cache.put(key, result.answer.model_dump_json())
-    out = Extraction(
-        Facts(), model=model, prompt=prompt.ref, prompt_sha256=prompt.sha256, usage=result.usage
-    )
-    if result.answer is None:
-        out.facts = Facts(extraction_error=result.error)
-        return out
-    # Ground every quote, then check each grounded fact against its span (verify.py): the
-    # decision rests on the verified facts only; the full answer is kept to see whether the
-    # decision would change with the unverified ones.
-    docs = {d.document_id: d for d in parsed}
-    verification = verify_answer(result.answer, parsed, lambda c: ground(c, docs)[0], dos)
-    out.facts, _ = facts_from_llm(verification.answer, parsed)
-    everything, stats = facts_from_llm(result.answer, parsed)
-    out.ungrounded = stats.ungrounded
-    out.grounding_rate = stats.rate
-    out.unverified = verification.unverified
-    out.verification_rate = verification.rate
-    out.with_unverified = everything if verification.unverified else None
-    return out
+    runtime = runtime or runtime_for(config.runtime_settings)
+    extractor = runtime.extractor(config.extractor, config.prompt, config.llm)
+    return extractor.extract(parsed, date_of_service(case), runtime)
 
 
 def drop_ungrounded(case: Case, facts: Facts) -> list[Ungrounded]:

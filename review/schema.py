@@ -338,7 +338,7 @@ class Provenance(BaseModel):
     policy: str
     rules_sha256: str
     policy_version: str | None = None  # the policy's registry version (settings.yaml)
-    extractor: Literal["offline", "llm", "hybrid"] = "offline"
+    extractor: Literal["offline", "llm", "hybrid"] = "offline"  # the extractor's family
     model: str | None = None
     prompt: str | None = None
     lexicons_sha256: str | None = None
@@ -347,6 +347,7 @@ class Provenance(BaseModel):
     grounding_rate: float | None = None
     verification_rate: float | None = None  # verified / grounded LLM facts
     llm_usage: LlmUsage | None = None
+    extractor_id: str | None = None  # the versioned extractor that ran (review.extract.registry)
 
 
 class Recommendation(BaseModel):

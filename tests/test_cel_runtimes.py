@@ -11,7 +11,7 @@ import pytest
 
 from review.case import load_case
 from review.derive import date_of_service, derive
-from review.pipeline import ReviewConfig, extract
+from review.pipeline import ReviewConfig, extract, reading_for
 from review.policy.check import case_inputs, load_rule_tests
 from review.policy.evaluate import rule_inputs
 from review.policy.folder import cel_env, load_policy
@@ -51,7 +51,7 @@ def _symbol_sets() -> list[tuple[str, str, dict]]:
         case = load_case(folder)
         for policy_id in POLICIES:
             policy = load_policy(policy_id)
-            facts = extract(case, ReviewConfig(), policy.settings.procedure_codes).facts
+            facts = reading_for(case, extract(case, ReviewConfig()), policy).facts
             derived = derive(case, facts, policy)
             inputs = rule_inputs(derived, facts, policy, case, date_of_service(case))
             cases.append((f"{policy_id}:golden:{folder.name}", policy_id, inputs))

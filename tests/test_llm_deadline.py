@@ -20,6 +20,7 @@ from llm_standin import delayed, dripping, garbage, ok, standin_server
 from review.case import load_case
 from review.extract.llm.client import ENV_PREFIX, LLMSettings, extract_with_llm
 from review.extract.llm.prompts import load_prompt
+from review.extract.runtime import Runtime
 from review.parse import parse_documents
 from review.pipeline import ReviewConfig, review_case
 
@@ -53,9 +54,9 @@ def slow_answer(headers: bool = False):
     return dripping(ok(approve_cervical_facts()), every=0.2, headers=headers, for_at_most=GIVE_UP)
 
 
-def timed(parsed, settings, **kwargs):
+def timed(parsed, settings, runtime=None):
     started = time.monotonic()
-    result = extract_with_llm(parsed, load_prompt("extract_facts/v1"), settings, **kwargs)
+    result = extract_with_llm(parsed, load_prompt("extract_facts/v1"), settings, runtime)
     return result, time.monotonic() - started
 
 
@@ -122,7 +123,7 @@ def test_waiting_for_the_rate_limiter_is_not_the_endpoint_being_slow(standin, pa
 
     standin.script(ok(approve_cervical_facts()))
     settings = standin.settings(case_timeout=1.0)
-    result, _ = timed(parsed, settings, limiter=SlowLimiter())
+    result, _ = timed(parsed, settings, Runtime(limiter=SlowLimiter()))
     assert result.error is None and result.answer is not None
 
 

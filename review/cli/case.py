@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from review.cli.common import Extractor, write_output
+from review.cli.common import Extractor, uses_llm, write_output
 from review.errors import ReviewError
 
 
@@ -69,7 +69,7 @@ def case_command(
 
     case = load_case(path)
     settings = None
-    if extractor is not Extractor.offline:
+    if uses_llm(extractor.value):
         from review.extract.llm.client import LLMSettings
 
         settings = LLMSettings.load(llm_config)

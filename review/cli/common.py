@@ -9,12 +9,14 @@ from pathlib import Path
 import typer
 
 from review.errors import ReviewError
+from review.extract.registry import extractor_names, extractor_spec
+
+# the choices come from the registry, the one place extractor names exist
+Extractor = StrEnum("Extractor", {name.replace(".", "_"): name for name in extractor_names()})
 
 
-class Extractor(StrEnum):
-    offline = "offline"
-    llm = "llm"
-    hybrid = "hybrid"
+def uses_llm(extractor: str) -> bool:
+    return extractor_spec(extractor).uses_llm
 
 
 def report_problems(problems: list[str], summary: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from review.cli.common import Extractor, write_output
+from review.cli.common import Extractor, uses_llm, write_output
 
 
 def eval_command(
@@ -36,7 +36,7 @@ def eval_command(
     from review.report.eval import print_run
 
     settings = None
-    if extractor is not Extractor.offline:
+    if uses_llm(extractor.value):
         from review.extract.llm.client import LLMSettings
 
         settings = LLMSettings.load(llm_config)

@@ -8,7 +8,18 @@ disagreement is recorded in the facts and a rule (TPI-X01) pends the case, so a 
 
 from __future__ import annotations
 
-from review.schema import Disagreement, Facts
+import copy
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from review.extract.base import Extraction, Family
+from review.extract.llm.client import LLMSettings
+from review.extract.llm.extractor import LLMExtractor
+from review.extract.offline import OfflineExtractor
+from review.schema import Disagreement, Facts, ParsedDocument
+
+if TYPE_CHECKING:
+    from review.extract.runtime import Runtime
 
 
 def _views(facts: Facts) -> dict[str, list[str]]:
@@ -36,3 +47,38 @@ def reconcile(offline: Facts, llm: Facts) -> Facts:
         if service.performed and service.kind not in agreed:
             service.performed = False
     return merged
+
+
+class HybridExtractor:
+    """Both extractors: the LLM's verified facts, with the offline reading beside them; where
+    they disagree on what decides the case, a rule pends it. When the model fails, the offline
+    facts carry the failure (so the case pends) and the reviewer still sees what they found."""
+
+    id = "hybrid.v1"
+    family: Family = "hybrid"
+
+    def __init__(self, prompt: str, settings: LLMSettings | None):
+        self.llm = LLMExtractor(prompt, settings)
+        self.offline = OfflineExtractor()
+
+    def extract(
+        self, documents: list[ParsedDocument], date_of_service: dt.date | None, runtime: Runtime
+    ) -> Extraction:
+        llm = self.llm.extract(documents, date_of_service, runtime)
+        offline = self.offline.extract(documents, date_of_service, runtime)
+        out = _combined(llm, offline.facts)
+        if offline.if_billed is not None:
+            out.if_billed = _combined(llm, offline.if_billed.facts)
+        return out
+
+
+def _combined(llm: Extraction, offline: Facts) -> Extraction:
+    out = copy.copy(llm)
+    if llm.facts.extraction_error:
+        out.facts = offline.model_copy(deep=True)
+        out.facts.extraction_error = llm.facts.extraction_error
+        return out
+    out.facts = reconcile(offline, llm.facts)
+    if llm.with_unverified is not None:
+        out.with_unverified = reconcile(offline, llm.with_unverified)
+    return out

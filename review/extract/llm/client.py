@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from review.extract.llm.deadline import (
 )
 from review.extract.llm.prompts import Prompt
 from review.extract.llm.schema import LLMFacts
+from review.extract.runtime import Runtime, RuntimeSettings, runtime_for
 from review.schema import LlmUsage, ParsedDocument, Strict
 
 ENV_PREFIX = "REVIEW_LLM_"
@@ -118,52 +118,53 @@ class LLMResult:
     error: str | None = None
 
 
-_MODELS: dict[tuple[str, int], tuple[Any, Any]] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def build_chat_model(settings: LLMSettings, limiter=None):
-    """One ChatOpenAI (and one HTTP connection pool) per settings and limiter, shared by threads.
+def build_structured_model(settings: LLMSettings, limiter=None):
+    """A ChatOpenAI client (with its own HTTP connection pool) wrapped in structured output with
+    the raw message kept (for usage and error feedback). Built once per settings by the runtime
+    (review.extract.runtime) and shared by threads.
 
     With a limiter, every HTTP request asks it right before it is sent (an httpx request hook), so
     the budget holds where the server counts it, retries included. Every request goes through
-    the deadline transport (``timeout`` per request, ``case_timeout`` per case)."""
-    key = (settings.model_dump_json(), id(limiter))
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            from langchain_openai import ChatOpenAI
+    the deadline transport (``timeout`` per request, ``case_timeout`` per case). The schema goes
+    as a dict, not the pydantic class: the OpenAI client would otherwise validate inside the
+    call and raise before we see the raw answer (no usage, nothing to feed back). strict=False:
+    OpenAI's strict mode rejects optional fields with defaults."""
+    from langchain_core.runnables import RunnableLambda
+    from langchain_openai import ChatOpenAI
 
-            hooks = {"request": [limiter_hook(limiter)]} if limiter else {}
-            _MODELS[key] = (
-                limiter,
-                ChatOpenAI(
-                    model=settings.model,
-                    base_url=settings.base_url,
-                    api_key=settings.api_key,
-                    temperature=settings.temperature,
-                    seed=settings.seed,
-                    timeout=settings.timeout,
-                    max_retries=0,  # retries are ours (_invoke), with backoff and jitter
-                    use_responses_api=settings.use_responses_api,
-                    http_client=http_client(settings.timeout, hooks),
-                ),
-            )
-        return _MODELS[key][1]  # the limiter is kept beside it so its id is never reused
+    hooks = {"request": [limiter_hook(limiter)]} if limiter else {}
+    chat_model = ChatOpenAI(
+        model=settings.model,
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        temperature=settings.temperature,
+        seed=settings.seed,
+        timeout=settings.timeout,
+        max_retries=0,  # retries are ours (_invoke), with backoff and jitter
+        use_responses_api=settings.use_responses_api,
+        http_client=http_client(settings.timeout, hooks),
+    )
+    structured = chat_model.with_structured_output(
+        LLMFacts.model_json_schema(),
+        method=settings.structured_output,
+        include_raw=True,
+        strict=False,
+    )
+    return structured | RunnableLambda(_validate)
 
 
 def extract_with_llm(
     parsed: list[ParsedDocument],
     prompt: Prompt,
     settings: LLMSettings,
-    limiter=None,
+    runtime: Runtime | None = None,
 ) -> LLMResult:
     """Ask the model for the facts; never raises for model or endpoint failures.
 
-    ``limiter`` (review.extract.llm.ratelimit.RateLimiter) is asked by the HTTP client before
-    every request, retries included, so a requests/min or tokens/min budget is never exceeded.
-    The whole call is bounded by ``settings.case_timeout`` (each HTTP request by
-    ``settings.timeout``)."""
-    structured = _structured(build_chat_model(settings, limiter), settings)
+    The runtime's model client asks its rate limiter before every request, retries included, so
+    a requests/min or tokens/min budget is never exceeded. The whole call is bounded by
+    ``settings.case_timeout`` (each HTTP request by ``settings.timeout``)."""
+    structured = (runtime or runtime_for(RuntimeSettings())).structured_model(settings)
     messages: list[Any] = list(prompt.messages(parsed))
     # started once our own set-up is done: it times the endpoint
     clock = CaseClock(time.monotonic() + settings.case_timeout, settings.case_timeout)
@@ -278,36 +279,6 @@ def _retry_after(exc) -> float | None:
             except ValueError:
                 return None
     return None
-
-
-def _structured(chat_model, settings: LLMSettings):
-    """The structured-output runnable for a chat model, built once per model (building it
-    converts the schema and assembles the chain: per call it was a visible share of CPU)."""
-    key = (id(chat_model), settings.structured_output)
-    with _MODELS_LOCK:
-        if key not in _STRUCTURED:
-            _STRUCTURED[key] = (chat_model, _build_structured(chat_model, settings))
-        return _STRUCTURED[key][1]
-
-
-_STRUCTURED: dict[tuple[int, str], tuple[Any, Any]] = {}  # the model is kept so its id stays unique
-
-
-def _build_structured(chat_model, settings: LLMSettings):
-    """ChatOpenAI's structured output with the raw message kept (for usage and error feedback).
-
-    The schema goes as a dict, not the pydantic class: the OpenAI client would otherwise
-    validate inside the call and raise before we see the raw answer (no usage, nothing to feed
-    back). strict=False: OpenAI's strict mode rejects optional fields with defaults."""
-    from langchain_core.runnables import RunnableLambda
-
-    structured = chat_model.with_structured_output(
-        LLMFacts.model_json_schema(),
-        method=settings.structured_output,
-        include_raw=True,
-        strict=False,
-    )
-    return structured | RunnableLambda(_validate)
 
 
 def _validate(out: dict) -> dict:

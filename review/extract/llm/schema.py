@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from review.lexicon import excluded_service_kinds
 from review.schema import Outcome, Side
 
 LLMProcedureStatus = Literal[
@@ -96,20 +97,12 @@ class CitedPriorInjection(_Model):
     citation: Citation
 
 
+# the lexicon's kinds, in its order (the schema the model is sent lists them as an enum)
+ExcludedKind = Literal[excluded_service_kinds()]  # type: ignore[valid-type]
+
+
 class CitedExcludedService(_Model):
-    kind: Literal[
-        "acupuncture",
-        "dry_needling",
-        "electrical_stimulation",
-        "prolotherapy",
-        "botulinum_toxin",
-        "joint_injection",
-        "bursa_injection",
-        "tendon_sheath_injection",
-        "nerve_block",
-        "epidural",
-        "trigger_finger",
-    ]
+    kind: ExcludedKind
     performed: bool
     citation: Citation
 

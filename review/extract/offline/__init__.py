@@ -19,7 +19,9 @@ Every fact cites the sentence(s) it came from, as exact character spans.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
+from review.extract.base import Extraction, Family
 from review.extract.facts import merge_side, sort_facts
 from review.extract.offline.diagnoses import read_diagnoses
 from review.extract.offline.exam import read_exam
@@ -27,12 +29,15 @@ from review.extract.offline.excluded import other_service_only, read_excluded
 from review.extract.offline.injectate import read_injectate
 from review.extract.offline.muscles import count_sites, read_guidance, read_muscles
 from review.extract.offline.prior_injections import read_prior_injections
-from review.extract.offline.reading import evidence_of, read_case
-from review.extract.offline.status import NOT_DONE, read_procedure
+from review.extract.offline.reading import Sent, evidence_of, read_case
+from review.extract.offline.status import NOT_DONE, ProcedureReading, read_procedure
 from review.extract.offline.treatments import read_treatments
 from review.schema import Facts, ParsedDocument
 
-__all__ = ["extract_facts", "merge_side", "sort_facts"]
+if TYPE_CHECKING:
+    from review.extract.runtime import Runtime
+
+__all__ = ["OfflineExtractor", "extract_facts", "merge_side", "sort_facts"]
 
 NOTHING_GIVEN = (*NOT_DONE, "planned", "historical")
 
@@ -40,15 +45,42 @@ NOTHING_GIVEN = (*NOT_DONE, "planned", "historical")
 def extract_facts(
     parsed: list[ParsedDocument],
     date_of_service: dt.date | None = None,
-    tpi_billed: bool = False,
-) -> Facts:
-    """Read every parsed document of a case into one Facts object.
+) -> tuple[Facts, Facts | None]:
+    """Read every parsed document of a case into Facts: the strict reading, and the reading
+    knowing a trigger point injection was billed when it differs (else None).
 
-    ``tpi_billed``: the claim bills 20552/20553, so an injection into muscle documented for the
-    date of service is taken as the billed service even when the note never says "trigger point"
-    (the rules then judge it); without a claim, only trigger point wording counts."""
+    Billed, an injection into muscle documented for the date of service is taken as the billed
+    service even when the note never says "trigger point" (the rules then judge it); without a
+    claim for it, only trigger point wording counts. Which reading applies is the pipeline's
+    choice: it sees the claim, the extractor does not."""
     sents = read_case(parsed, date_of_service)
-    procedure = read_procedure(sents, date_of_service, tpi_billed)
+    strict = read_procedure(sents, date_of_service, tpi_billed=False)
+    billed = read_procedure(sents, date_of_service, tpi_billed=True)
+    as_billed = None if _signature(billed) == _signature(strict) else _facts(sents, billed)
+    return _facts(sents, strict), as_billed
+
+
+def _signature(reading: ProcedureReading) -> tuple:
+    """Everything the facts are built from (the blocks do not depend on the billing)."""
+
+    def ids(sents: list) -> list[int]:
+        return [id(s) for s in sents]
+
+    events = [
+        (id(e.sent), e.mention.label, e.mention.name, e.mention.start, e.status, e.tpi)
+        for e in reading.events
+    ]
+    return (
+        reading.status,
+        reading.reason,
+        ids(reading.evidence),
+        ids(reading.today),
+        ids(reading.service_today),
+        events,
+    )
+
+
+def _facts(sents: list[Sent], procedure: ProcedureReading) -> Facts:
     facts = Facts(
         procedure_performed=procedure.status == "performed",
         procedure_status=procedure.status,  # type: ignore[arg-type]
@@ -68,3 +100,16 @@ def extract_facts(
     other_service_only(facts, procedure)
     count_sites(facts, procedure.today)
     return sort_facts(facts)
+
+
+class OfflineExtractor:
+    """The embedded default: lexicons, matchers and ConText cues; no model, no network."""
+
+    id = "offline.v1"
+    family: Family = "offline"
+
+    def extract(
+        self, documents: list[ParsedDocument], date_of_service: dt.date | None, runtime: Runtime
+    ) -> Extraction:
+        facts, as_billed = extract_facts(documents, date_of_service)
+        return Extraction(facts, if_billed=None if as_billed is None else Extraction(as_billed))
