@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/batch_scaling.py [--notes PATH] [--limit N] [--json]
 
-Each run is `review.batch.run_batch` on the notes JSONL (audit cases) into a fresh folder. Two
+Each run is `review.batch.run.run_batch` on the notes JSONL (audit cases) into a fresh folder. Two
 figures per run: end to end (worker start-up included) and steady state (first to last record).
 Target: 2 workers at least 1.7x one worker (steady state).
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_NOTES, machine
 
-from review.batch import BatchOptions, run_batch
+from review.batch.options import BatchOptions
+from review.batch.run import run_batch
 
 
 def measure(notes: Path, workers: int, limit: int | None) -> dict:

@@ -26,7 +26,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 
-from review.batch import BatchOptions, run_batch
+from review.batch.options import BatchOptions
+from review.batch.run import run_batch
 
 ANSWER = json.dumps({"procedure_status": "not_mentioned"})
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from review.batch import BatchOptions, finished_ids, run_batch
+from review.batch.options import BatchOptions
+from review.batch.results import finished_ids
+from review.batch.run import run_batch
 from review.errors import ReviewError
 
 ROOT = Path(__file__).resolve().parents[1]

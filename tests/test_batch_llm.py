@@ -11,7 +11,8 @@ import pytest
 import yaml
 from llm_standin import API_KEY, MODEL, ok, standin_server, status
 
-from review.batch import BatchOptions, run_batch
+from review.batch.options import BatchOptions
+from review.batch.run import run_batch
 from review.extract.llm.ratelimit import RateLimiter
 
 NOTHING = {"procedure_status": "not_mentioned"}  # a valid answer for any note

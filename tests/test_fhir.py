@@ -327,7 +327,8 @@ def test_bad_base64_does_not_change_the_submitted_bundle():
 
 
 def test_batch_reviews_a_folder_and_an_ndjson_of_bundles(tmp_path):
-    from review.batch import BatchOptions, run_batch
+    from review.batch.options import BatchOptions
+    from review.batch.run import run_batch
 
     ndjson = tmp_path / "bundles.ndjson"
     lines = [json.dumps(json.loads(p.read_text())) for p in sorted(FHIR.glob("*.json"))]

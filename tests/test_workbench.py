@@ -351,7 +351,8 @@ def test_exports_hold_the_reviewed_decisions(client):
 
 
 def test_results_folder_with_and_without_the_source_cases(tmp_path):
-    from review.batch import WorkItem, review_item
+    from review.batch.inputs import WorkItem
+    from review.batch.records import review_item
 
     records = [
         review_item(WorkItem(source=str(EXAMPLES / name), folder=str(EXAMPLES / name)), None)

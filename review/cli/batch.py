@@ -71,7 +71,8 @@ def batch_command(
 
     Example: review batch ../shared/data/mtsamples/notes.jsonl --out runs/mts --workers 2
     """
-    from review.batch import BatchOptions, run_batch
+    from review.batch.options import BatchOptions
+    from review.batch.run import run_batch
     from review.codes import cache_dir
     from review.progress import BatchProgress
 

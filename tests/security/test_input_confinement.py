@@ -113,7 +113,8 @@ def test_cli_html_report_never_shows_the_environment(tmp_path):
 
 
 def test_batch_folder_of_cases_confines_paths(tmp_path, outside):
-    from review.batch import BatchOptions, run_batch
+    from review.batch.options import BatchOptions
+    from review.batch.run import run_batch
 
     cases = tmp_path / "cases"
     _case(cases / "a", [{"id": "p", "path": "../../outside.txt"}])
@@ -189,7 +190,8 @@ def test_operator_may_name_a_policy_folder_on_the_command_line(tmp_path):
 
 
 def test_batch_does_not_follow_a_case_folder_link_out_of_the_input(tmp_path, outside):
-    from review.batch import BatchOptions, run_batch
+    from review.batch.options import BatchOptions
+    from review.batch.run import run_batch
 
     elsewhere = _case(tmp_path / "elsewhere", [{"id": "p", "path": "proc.txt"}])
     (elsewhere / "proc.txt").write_text(SECRET_NOTE, encoding="utf-8")
@@ -203,7 +205,8 @@ def test_batch_does_not_follow_a_case_folder_link_out_of_the_input(tmp_path, out
 
 
 def test_batch_jsonl_with_deep_nesting_is_an_error_record(tmp_path):
-    from review.batch import BatchOptions, run_batch
+    from review.batch.options import BatchOptions
+    from review.batch.run import run_batch
 
     src = tmp_path / "in.jsonl"
     src.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
