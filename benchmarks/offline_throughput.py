@@ -78,7 +78,7 @@ def _make_case(case_from_dict, note: dict):
 def run_review(notes: list[dict], breakdown: bool) -> dict:
     t0 = time.perf_counter()
     from review.case import case_from_dict
-    from review.parse import build_pipeline
+    from review.parse.pipeline import build_pipeline
     from review.pipeline import review_case
 
     import_s = time.perf_counter() - t0

@@ -159,7 +159,7 @@ def extract(
 ) -> Extraction:
     """Parse once, then run the configured extractor(s). ``procedure_codes``: the codes the
     policy reviews; a claim billing one tells the offline extractor an injection is claimed."""
-    from review.parse import parse_documents
+    from review.parse.documents import parse_documents
 
     parsed = parse_documents(case.documents)
     if config.extractor == "offline":
