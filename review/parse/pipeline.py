@@ -22,7 +22,6 @@ def build_pipeline() -> Language:
     """Build the spaCy/medspaCy pipeline once per process."""
     import spacy
     from loguru import logger
-    from medspacy.context import ConText  # noqa: F401 (registers the span extensions' owner)
     from medspacy.target_matcher import TargetRule
     from spacy.language import Language
     from spacy.tokens import Doc
