@@ -119,7 +119,7 @@ from review.pipeline import review_case
 from review.report import render_json
 out["import review (cli, typer, pipeline, pydantic models)"] = T() - t
 t = T(); case = load_case({CASE!r}); out["load_case"] = T() - t
-from review.parse import build_pipeline
+from review.parse.pipeline import build_pipeline
 from review.lexicon import load_lexicon, TARGET_KINDS
 t = T()
 for kind in (*TARGET_KINDS, "sections", "context"):

@@ -51,7 +51,8 @@ def main() -> None:
     code_at_start = source_digest()
 
     from review.case import MAX_NOTE_CHARS, case_from_dict
-    from review.parse import build_pipeline, parse_documents
+    from review.parse.documents import parse_documents
+    from review.parse.pipeline import build_pipeline
     from review.pipeline import review_case
     from review.schema import Document
 

@@ -78,7 +78,7 @@ def _make_case(case_from_dict, note: dict):
 def run_review(notes: list[dict], breakdown: bool) -> dict:
     t0 = time.perf_counter()
     from review.case import case_from_dict
-    from review.parse import build_pipeline
+    from review.parse.pipeline import build_pipeline
     from review.pipeline import review_case
 
     import_s = time.perf_counter() - t0
@@ -115,14 +115,14 @@ def run_review(notes: list[dict], breakdown: bool) -> dict:
 def _review_breakdown(notes: list[dict], nlp) -> dict[str, float]:
     import review.case
     import review.extract.offline
-    import review.parse
+    import review.parse.documents
     import review.pipeline
 
     totals: dict[str, float] = {}
     patches = [
         (review.case, "case_from_dict", "case: case_from_dict"),
-        (review.parse, "join_wrapped_lines", "parse: join_wrapped_lines"),
-        (review.parse, "_to_parsed", "parse: to plain data (_to_parsed)"),
+        (review.parse.documents, "join_wrapped_lines", "parse: join_wrapped_lines"),
+        (review.parse.documents, "_to_parsed", "parse: to plain data (_to_parsed)"),
         (review.extract.offline, "extract_facts", "extract: extract_facts"),
         (review.pipeline, "drop_ungrounded", "drop_ungrounded"),
         (review.pipeline, "derive", "derive"),

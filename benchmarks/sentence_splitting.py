@@ -3,7 +3,7 @@
 Splitters (all on ``spacy.blank("en")``'s tokenizer, so the tokenizer cost is the same):
 
 ours          ``join_wrapped_lines(text)`` then the line-break component
-              (``review.parse._line_break_starts``) then spaCy's ``sentencizer``: what
+              (``review.parse.sentences.line_break_starts``) then spaCy's ``sentencizer``: what
               ``review.parse`` does
 pyrush        ``medspacy_pyrush`` on the raw note: what ``medspacy.load()`` would give
 pyrush+join   ablation: PyRuSH on ``join_wrapped_lines(text)``
@@ -62,14 +62,14 @@ def build(name: str):
     import spacy
     from loguru import logger
 
-    from review.parse import _line_break_starts, join_wrapped_lines
+    from review.parse.sentences import join_wrapped_lines, line_break_starts
 
     nlp = spacy.blank("en")
     if name == "ours":
         from spacy.language import Language
 
         if not Language.has_factory("review_line_breaks"):
-            Language.component("review_line_breaks", func=_line_break_starts)
+            Language.component("review_line_breaks", func=line_break_starts)
         nlp.add_pipe("review_line_breaks")
         nlp.add_pipe("sentencizer")
         return nlp, join_wrapped_lines

@@ -25,7 +25,7 @@ from standin_model import answer_from_facts  # noqa: E402
 
 from review.case import load_case  # noqa: E402
 from review.eval import case_dirs  # noqa: E402
-from review.parse import parse_documents  # noqa: E402
+from review.parse.documents import parse_documents  # noqa: E402
 from review.pipeline import (  # noqa: E402
     ReviewConfig,
     case_policy,

@@ -172,7 +172,7 @@ def _inputs(case: Case, derived: Derived, facts: Facts, policy: Policy) -> dict:
 def extract(case: Case, config: ReviewConfig, runtime: Runtime | None = None) -> Extraction:
     """Parse once, then run the configured extractor on the documents and the date of service
     (never the claim: where billing matters, the extraction holds both readings)."""
-    from review.parse import parse_documents
+    from review.parse.documents import parse_documents
 
     parsed = parse_documents(case.documents)
     runtime = runtime or runtime_for(config.runtime_settings)

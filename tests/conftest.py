@@ -31,7 +31,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def nlp():
-    from review.parse import build_pipeline
+    from review.parse.pipeline import build_pipeline
 
     return build_pipeline()
 

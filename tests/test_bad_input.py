@@ -167,7 +167,7 @@ def test_long_note_with_many_lines_parses_in_linear_time():
     """Line breaks were set token by token (each rescans the document): 20,000 short lines took
     11 s, 100,000 over 4 minutes. Timing lives in benchmarks/; here the work is counted: the
     sentence count is exact and a 20,000-line note parses (it would time out the suite before)."""
-    from review.parse import parse_documents
+    from review.parse.documents import parse_documents
     from review.schema import Document
 
     text = "\n".join(f"BP {i % 97}/80" for i in range(20_000))

@@ -46,7 +46,7 @@ from llm_standin import API_KEY, MODEL, garbage, ok, status, truncated
 from review.case import load_case
 from review.extract.llm.prompts import load_prompt, render_documents
 from review.extract.llm.schema import LLMFacts
-from review.parse import parse_documents
+from review.parse.documents import parse_documents
 from review.pipeline import ReviewConfig, review_case
 from review.schema import Evidence, Fact, Recommendation
 

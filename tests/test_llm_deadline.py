@@ -21,7 +21,7 @@ from review.case import load_case
 from review.extract.llm.client import ENV_PREFIX, LLMSettings, extract_with_llm
 from review.extract.llm.prompts import load_prompt
 from review.extract.runtime import Runtime
-from review.parse import parse_documents
+from review.parse.documents import parse_documents
 from review.pipeline import ReviewConfig, review_case
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ from review.extract.llm.client import ENV_PREFIX, LLMSettings, extract_with_llm
 from review.extract.llm.grounding import GroundingStats, canonical_muscle, facts_from_llm, ground
 from review.extract.llm.prompts import load_prompt
 from review.extract.llm.schema import Citation, LLMFacts
-from review.parse import parse_documents
+from review.parse.documents import parse_documents
 from review.pipeline import ReviewConfig, review_case
 from review.schema import Document, ExcludedService, Facts, Injectate, InjectedMuscle
 

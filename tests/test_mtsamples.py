@@ -58,7 +58,7 @@ def test_real_notes_are_never_a_performed_tpi(mtsamples_path, nlp):
 
 
 def test_line_sectionizer_finds_what_medspacys_sectionizer_finds(mtsamples_path, nlp):
-    """review.parse.LineSectionizer replaced medspaCy's sectionizer for speed; medspaCy's, with
+    """review.parse.sections.LineSectionizer replaced medspaCy's sectionizer for speed; medspaCy's, with
     the same rules ("phrase:", "phrase (qualifier):", PHRASE in capitals, start of line only),
     stays the oracle: the same headings on every sampled real note and on the synthetic ones."""
     from pathlib import Path
@@ -66,7 +66,8 @@ def test_line_sectionizer_finds_what_medspacys_sectionizer_finds(mtsamples_path,
     from medspacy.section_detection import Sectionizer, SectionRule
 
     from review.lexicon import load_lexicon
-    from review.parse import LineSectionizer, join_wrapped_lines
+    from review.parse.sections import LineSectionizer
+    from review.parse.sentences import join_wrapped_lines
 
     oracle = Sectionizer(nlp, rules=None, require_start_line=True)
     rules = []

@@ -62,7 +62,7 @@ def _init_worker(config, parent_pid: int | None = None) -> None:
     parent. Ctrl-C goes to the whole process group: the parent alone handles it (it stops the
     workers), so a worker ignores SIGINT rather than die mid-case with a traceback."""
     global _WORKER_CONFIG
-    from review.parse import build_pipeline
+    from review.parse.pipeline import build_pipeline
     from review.policy.folder import load_policy, resolve_policy
 
     if parent_pid is not None:

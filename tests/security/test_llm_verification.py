@@ -24,7 +24,7 @@ from review.case import case_from_dict, load_case
 from review.extract.llm.grounding import ground
 from review.extract.llm.schema import LLMFacts
 from review.extract.llm.verify import REASONS, verify_answer
-from review.parse import parse_documents
+from review.parse.documents import parse_documents
 from review.pipeline import ReviewConfig, review_case
 from review.report import render_json, render_text
 from review.report.html import render_html

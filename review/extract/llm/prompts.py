@@ -51,7 +51,7 @@ class Prompt(Strict):
     def _preamble(self) -> list[tuple[str, str]]:
         """The system text and rendered few-shot pairs: the same for every case, built once."""
         if self._rendered is None:
-            from review.parse import parse_documents
+            from review.parse.documents import parse_documents
 
             out = [("system", f"{self.system.strip()}\n\n{self.instructions.strip()}")]
             for example in self.examples:
@@ -117,7 +117,7 @@ def load_prompt(ref: str = "extract_facts/v1") -> Prompt:
 
 def check_prompt(ref: str) -> list[str]:
     """Problems with one prompt file (empty when it is fine)."""
-    from review.parse import parse_documents
+    from review.parse.documents import parse_documents
 
     problems = []
     prompt = load_prompt(ref)
