@@ -634,7 +634,7 @@ class _InputState:
 
 
 def _run_locked(input_path: Path, out: Path, options: BatchOptions, progress) -> RunStats:
-    from review.policy.folder import load_policy, resolve_policy
+    from review.policy.load import load_policy, resolve_policy
 
     results = out / RESULTS
     has_results = results.exists() and results.stat().st_size > 0
@@ -880,7 +880,7 @@ def _init_worker(config, parent_pid: int | None = None) -> None:
     workers), so a worker ignores SIGINT rather than die mid-case with a traceback."""
     global _WORKER_CONFIG
     from review.parse import build_pipeline
-    from review.policy.folder import load_policy, resolve_policy
+    from review.policy.load import load_policy, resolve_policy
 
     if parent_pid is not None:
         _die_with_parent(parent_pid)

@@ -18,7 +18,8 @@ from review.extract.llm.cache import cache_key
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
 from review.policy.evaluate import rule_inputs
-from review.policy.folder import Policy, resolve_policy
+from review.policy.load import resolve_policy
+from review.policy.model import Policy
 from review.schema import (
     Case,
     Evidence,

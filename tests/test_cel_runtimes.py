@@ -14,7 +14,8 @@ from review.derive import date_of_service, derive
 from review.pipeline import ReviewConfig, extract
 from review.policy.check import case_inputs, load_rule_tests
 from review.policy.evaluate import rule_inputs
-from review.policy.folder import cel_env, load_policy
+from review.policy.expressions import cel_env
+from review.policy.load import load_policy
 
 POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
 CONDITIONS = ("applies_when", "met_when", "insufficient_when")

@@ -10,7 +10,7 @@ import yaml
 
 from review.errors import RulesError
 from review.policy.check import case_statuses, check_policy, load_rule_tests
-from review.policy.folder import load_policy
+from review.policy.load import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
@@ -19,7 +19,7 @@ ALL_RULE_CASES = [(p, c) for p in POLICIES for c in load_rule_tests(p).cases]
 
 
 def test_every_policy_in_the_registry_is_tested_here():
-    from review.policy.folder import available_policies
+    from review.policy.load import available_policies
 
     assert tuple(available_policies()) == POLICIES
 
@@ -341,7 +341,7 @@ def test_no_python_string_names_a_rule_or_a_policy():
     import ast
     import re
 
-    from review.policy.folder import available_policies
+    from review.policy.load import available_policies
 
     ids = set(available_policies())
     rule_ids = {r.spec.id for p in ids for r in load_policy(p).rules}

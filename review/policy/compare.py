@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from review.policy.evaluate import policy_quote
-from review.policy.folder import Policy, Rule
+from review.policy.model import Policy, Rule
 from review.schema import Recommendation
 
 

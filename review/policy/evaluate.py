@@ -12,7 +12,8 @@ import datetime as dt
 import string
 
 from review.derive import Derived
-from review.policy.folder import Policy, Rule, cel_env
+from review.policy.expressions import cel_env
+from review.policy.model import Policy, Rule
 from review.policy.names import claim_view, history_view
 from review.schema import Case, Evidence, Fact, Facts, Finding
 
