@@ -285,14 +285,13 @@ def rules_explain(
     ] = None,
 ) -> None:
     """Show what a rule enforces and how. Example: review rules explain TPI-M04"""
-    from review.policy.evaluate import policy_quote
     from review.policy.load import load_policy, resolve_policy
 
     s = (resolve_policy(policy) if policy else load_policy()).rule(rule_id.upper()).spec
     typer.echo(
         f"{s.id}: {s.title} ({s.kind}; not met -> {s.on_not_met}, insufficient -> {s.on_insufficient})"
     )
-    typer.echo(f'Policy ({s.source}): "{policy_quote(s.policy_text)}"')
+    typer.echo(f'Policy ({s.source}): "{s.quote}"')
     typer.echo(f"Applies when:      {s.applies_when}")
     typer.echo(f"Met when:          {s.met_when}")
     typer.echo(f"Insufficient when: {s.insufficient_when}")

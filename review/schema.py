@@ -298,7 +298,7 @@ class Finding(BaseModel):
     rule_id: str
     status: Status
     reason: str
-    policy_text: str
+    policy_text: str  # the rule's policy text on one line (RuleSpec.quote)
     evidence: list[Evidence] = Field(default_factory=list)
     title: str = ""
     kind: str = ""

@@ -43,13 +43,8 @@ def test_every_catalogue_rule_exists_and_quotes_the_policy(policy):
     }
     text = " ".join(policy.policy_text.replace("\u2019", "'").split()).lower()
     for rule in policy.rules:
-        quotes = (
-            rule.spec.policy_text
-            if isinstance(rule.spec.policy_text, list)
-            else [rule.spec.policy_text]
-        )
         if rule.spec.source == "policy":
-            for quote in quotes:
+            for quote in rule.spec.policy_text:
                 assert " ".join(quote.split()).lower() in text, rule.spec.id
 
 

@@ -59,7 +59,7 @@ def _finding(rule: Rule, activation, inputs: dict, facts: Facts) -> Finding:
         rule_id=spec.id,
         status=status,
         reason=_REASONS.format(spec.reasons[status], inputs),
-        policy_text=policy_quote(spec.policy_text),
+        policy_text=spec.quote,
         evidence=evidence,
         title=spec.title,
         kind=spec.kind,
@@ -126,9 +126,3 @@ def display(value) -> str:
     if value == "" or value is None:
         return "none"
     return str(value)
-
-
-def policy_quote(text: str | list[str]) -> str:
-    """The sentence(s) a rule enforces, as one string ("[...]" between separate sentences)."""
-    parts = [text] if isinstance(text, str) else text
-    return " [...] ".join(" ".join(p.split()) for p in parts)

@@ -210,9 +210,8 @@ def _check_rules(
         if rule.id in seen:
             raise RulesError("R006", f"rule {rule.id} is defined twice", source=str(path))
         seen.add(rule.id)
-        quotes = [rule.policy_text] if isinstance(rule.policy_text, str) else rule.policy_text
         quoted = policy_text if rule.source == "policy" else (sources or {}).get(rule.source)
-        if quoted is not None and any(_normalise(q) not in quoted for q in quotes):
+        if quoted is not None and any(_normalise(q) not in quoted for q in rule.policy_text):
             where = "the policy file" if rule.source == "policy" else rule.source
             raise RulesError(
                 "R007",

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from review.errors import RulesError, did_you_mean
 from review.schema import Strict
+
+
+def _as_quotes(value: object) -> object:
+    return (value,) if isinstance(value, str) else value
 
 
 class RuleSpec(Strict):
@@ -20,7 +24,8 @@ class RuleSpec(Strict):
     # one ("exam", "frequency"): how `review rules diff` and `--compare` pair them
     topic: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     kind: Literal["administrative", "medical_necessity", "extraction"]
-    policy_text: str | list[str]  # several sentences when a rule enforces more than one
+    # the sentences a rule enforces: one string in rules.yaml, or a list when there are several
+    policy_text: Annotated[tuple[str, ...], BeforeValidator(_as_quotes)]
     # "policy": quoted from policy.txt; the name of another .txt file in the policy folder: quoted
     # from it (a summary kept with its provenance); anything else: an outside source, not checked
     source: str = "policy"
@@ -36,6 +41,12 @@ class RuleSpec(Strict):
     # finding carries, and the LOINC document type that holds what the rule asks for
     carc: str | None = Field(default=None, pattern=r"^[A-Z]?\d{1,3}$")
     requested_document: tuple[str, str] | None = None  # (LOINC code, display)
+
+    @property
+    def quote(self) -> str:
+        """The policy text as one line, as findings, reports and ``review rules explain`` show
+        it: each sentence's whitespace collapsed, "[...]" between separate sentences."""
+        return " [...] ".join(" ".join(p.split()) for p in self.policy_text)
 
 
 class RulesFile(Strict):
