@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from review import __version__
-from review.derive import Derived, date_of_service, derive
+from review.derive import derive
 from review.extract.llm.cache import cache_key
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
@@ -22,6 +22,7 @@ from review.policy.load import resolve_policy
 from review.policy.model import Policy
 from review.schema import (
     Case,
+    Derived,
     Evidence,
     Fact,
     Facts,
@@ -31,6 +32,7 @@ from review.schema import (
     Recommendation,
     Ungrounded,
     Unverified,
+    date_of_service,
 )
 
 Extractor = Literal["offline", "llm", "hybrid"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,21 @@ def test_every_policy_in_the_registry_is_tested_here():
     from review.policy.load import available_policies
 
     assert tuple(available_policies()) == POLICIES
+
+
+def test_the_policy_package_needs_no_extraction_code():
+    """Loading, checking and choosing policies imports neither the extract and derive stages nor
+    an LLM client: the policy reads the rule symbols' schema from review.schema."""
+    code = (
+        "import sys, review.policy; from review.policy.registry import registry; "
+        "[review.policy.load_policy(p) for p in review.policy.available_policies()]; registry(); "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('review.extract', 'review.derive', 'langchain', 'openai', 'spacy'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(

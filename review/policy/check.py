@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationError
 
-from review.derive import Derived
 from review.errors import RulesError
 from review.policy.evaluate import evaluate, rule_inputs
 from review.policy.load import load_file, load_policy
 from review.policy.model import Policy
-from review.schema import Facts, Strict
+from review.schema import Derived, Facts, Strict
 
 
 class RuleTestCase(Strict):

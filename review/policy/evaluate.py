@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import string
 
-from review.derive import Derived
 from review.policy.expressions import cel_env
 from review.policy.model import Policy, Rule
 from review.policy.names import claim_view, history_view
-from review.schema import Case, Evidence, Fact, Facts, Finding
+from review.schema import Case, Derived, Evidence, Fact, Facts, Finding
 
 
 def rule_inputs(

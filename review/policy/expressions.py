@@ -8,10 +8,10 @@ from __future__ import annotations
 import string
 from functools import cache
 
-from review.derive import Derived
 from review.errors import RulesError, did_you_mean
 from review.policy.model import RuleSpec, Settings
 from review.policy.names import NAMESPACES, Names, Node, check_names, node_of, policy_names
+from review.schema import Derived
 
 
 def rule_names(settings: Settings) -> Names:

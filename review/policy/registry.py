@@ -22,7 +22,7 @@ from pathlib import Path
 from review.errors import RulesError, did_you_mean
 from review.policy.load import available_policies, load_file, rules_root
 from review.policy.model import SettingsFile
-from review.schema import Strict
+from review.schema import Strict, date_of_service
 
 
 class RegistryFile(Strict):
@@ -149,8 +149,6 @@ def select_policy_id(case, root: Path | None = None) -> str:
         return case.policy
     if not case.payer:
         return default_policy(root)
-    from review.derive import date_of_service
-
     day = date_of_service(case)
     matches = [
         e.id
