@@ -10,7 +10,7 @@ import copy
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from review import __version__
-from review.derive import Derived, date_of_service, derive
+from review.derive import derive
 from review.extract.base import Extraction
 from review.extract.llm.client import LLMSettings
 from review.extract.registry import DEFAULT as DEFAULT_EXTRACTOR
@@ -19,15 +19,18 @@ from review.extract.runtime import Runtime, RuntimeSettings, runtime_for
 from review.lexicon import lexicons_sha256
 from review.policy import evaluate, load_policy, recommend
 from review.policy.evaluate import rule_inputs
-from review.policy.folder import Policy, resolve_policy
+from review.policy.load import resolve_policy
+from review.policy.model import Policy
 from review.schema import (
     Case,
+    Derived,
     Evidence,
     Fact,
     Facts,
     Provenance,
     Recommendation,
     Ungrounded,
+    date_of_service,
 )
 
 

@@ -86,6 +86,15 @@ class Case(Strict):
         raise KeyError(document_id)
 
 
+def date_of_service(case: Case) -> dt.date | None:
+    """The claim's date of service; without a claim, the latest procedure note's date."""
+    if case.claim and case.claim.date_of_service:
+        return case.claim.date_of_service
+    dates = [doc.date for doc in case.documents if doc.date and doc.kind == "procedure_note"]
+    dates = dates or [doc.date for doc in case.documents if doc.date]
+    return max(dates) if dates else None
+
+
 # --------------------------------------------------------------------------- parse
 
 
@@ -287,6 +296,91 @@ class Facts(BaseModel):
     extraction_error: str | None = None
 
 
+# --------------------------------------------------------------------------- derived symbols
+
+
+class Derived(BaseModel):
+    """Every symbol a rule condition or reason template may use, as ``review/derive.py``
+    computes them for one case."""
+
+    # claim
+    has_claim: bool = False
+    billed_code: str = ""
+    billed_codes: list[str] = Field(default_factory=list)
+    claim_codes: list[str] = Field(default_factory=list)
+    tpi_line_count: int = 0
+    tpi_units: int = 0
+    same_day_history_tpi: int = 0
+    excluded_codes_billed: list[str] = Field(default_factory=list)
+    authorization_present: bool = False
+    # procedure and sites
+    procedure_performed: bool = False
+    procedure_status: str = "not_mentioned"
+    procedure_status_reason: str = ""
+    muscles: list[str] = Field(default_factory=list)
+    distinct_muscle_count: int = 0
+    region_sites: list[str] = Field(default_factory=list)
+    region_only_site_count: int = 0
+    body_areas: list[str] = Field(default_factory=list)
+    body_area_count: int = 0
+    supported_code: str = ""
+    code_supported: bool = False
+    # exclusions
+    excluded_performed: list[str] = Field(default_factory=list)
+    excluded_mentioned_not_performed: list[str] = Field(default_factory=list)
+    # per exclusion group of the policy (settings.exclusion_groups): the kinds performed or billed
+    exclusion_signals: dict[str, list[str]] = Field(default_factory=dict)
+    # diagnoses
+    claim_diagnoses: list[str] = Field(default_factory=list)
+    invalid_diagnoses: list[str] = Field(default_factory=list)
+    nonbillable_diagnoses: list[str] = Field(default_factory=list)
+    covered_diagnoses: list[str] = Field(default_factory=list)
+    uncovered_diagnoses: list[str] = Field(default_factory=list)
+    nonspecific_diagnoses_only: bool = False
+    diagnosis_rationale_documented: bool = False
+    # exam
+    exam_features: list[str] = Field(default_factory=list)
+    exam_feature_count: int = 0
+    exam_features_absent: list[str] = Field(default_factory=list)
+    # conservative care
+    noninvasive_tried: list[str] = Field(default_factory=list)
+    noninvasive_failed: list[str] = Field(default_factory=list)
+    noninvasive_effective: list[str] = Field(default_factory=list)
+    noninvasive_contraindicated: list[str] = Field(default_factory=list)
+    noninvasive_outcome_unknown: list[str] = Field(default_factory=list)
+    noninvasive_not_tried: list[str] = Field(default_factory=list)
+    first_line_muscles_injected: list[str] = Field(default_factory=list)
+    concurrent_therapies: list[str] = Field(default_factory=list)
+    # repeat injections and frequency
+    is_repeat: bool = False
+    prior_injection_count: int = 0
+    prior_response: str = "none"  # improved | no_relief | unknown | none
+    no_relief_injections: int = 0
+    prior_sessions_in_window: int = 0
+    sessions_in_window: int = 0
+    # days from the last earlier injection to the date of service (-1: none or no dates)
+    days_since_last_injection: int = -1
+    # the same for an earlier injection of a muscle injected today (-1: none known)
+    days_since_last_injection_same_site: int = -1
+    # the best documented response to an earlier injection (-1: not documented)
+    prior_percent_relief: int = -1
+    prior_relief_weeks: int = -1
+    # injectate
+    injectate: list[str] = Field(default_factory=list)
+    injectate_with_dose: list[str] = Field(default_factory=list)
+    injectate_count: int = 0
+    # extraction
+    extraction_failed: bool = False
+    extraction_error: str = ""
+    extractor_disagreements: list[str] = Field(default_factory=list)
+    # LLM facts whose quotes did not show the claim (set by the pipeline, review/extract/llm/verify.py)
+    unverified_facts: list[str] = Field(default_factory=list)  # kinds, e.g. injected_muscles
+    unverified_fact_count: int = 0
+    decision_rests_on_unverified: bool = False  # decision or supported code changes with them
+    # documents sent with the case that could not be read (a PDF, bad base64, empty): TPI-X05
+    unreadable_attachments: list[str] = Field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- findings and output
 
 
@@ -298,7 +392,7 @@ class Finding(BaseModel):
     rule_id: str
     status: Status
     reason: str
-    policy_text: str
+    policy_text: str  # the rule's policy text on one line (RuleSpec.quote)
     evidence: list[Evidence] = Field(default_factory=list)
     title: str = ""
     kind: str = ""

@@ -233,7 +233,7 @@ def test_resume_after_an_append_still_resumes(tmp_path):
 
 def test_resume_under_changed_rules_is_refused_then_forced(tmp_path, monkeypatch):
     """Edit a rules file between the runs (a real change of rules_sha256)."""
-    from review.policy.folder import load_policy
+    from review.policy.load import load_policy
 
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)

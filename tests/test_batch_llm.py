@@ -139,3 +139,23 @@ def test_processes_with_threads_finish_every_case_once(tmp_path):
         assert len(server.requests) == 8
     keys = sorted(r["key"] for r in _records(tmp_path / "out"))
     assert keys == [f"n{i}" for i in range(8)] and stats.errors == 0
+
+
+def test_a_budget_smaller_than_the_worker_count_is_refused_before_anything_runs(tmp_path):
+    """Split between processes, a budget of 1 request/min over 2 workers would be 0 each,
+    which the limiter reads as no limit: refused up front, naming the flags."""
+    from review.batch.options import BatchOptions
+    from review.errors import ReviewError
+
+    with pytest.raises(ReviewError, match=r"\[E004\].*--rpm budget of 1.*2 worker processes"):
+        BatchOptions(extractor="llm", workers=2, requests_per_minute=1)
+    BatchOptions(extractor="llm", workers=2, requests_per_minute=2)  # one each: allowed
+    BatchOptions(extractor="offline", workers=2, requests_per_minute=1)  # no LLM: no budget
+
+
+def test_an_unknown_extractor_is_refused_naming_the_known_ones():
+    from review.batch.options import BatchOptions
+    from review.errors import ReviewError
+
+    with pytest.raises(ReviewError, match=r"\[E003\] unknown extractor 'ofline'.*'offline'"):
+        BatchOptions(extractor="ofline")

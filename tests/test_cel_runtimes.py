@@ -10,11 +10,13 @@ import celpy
 import pytest
 
 from review.case import load_case
-from review.derive import date_of_service, derive
+from review.derive import derive
 from review.pipeline import ReviewConfig, extract, reading_for
 from review.policy.check import case_inputs, load_rule_tests
 from review.policy.evaluate import rule_inputs
-from review.policy.folder import cel_env, load_policy
+from review.policy.expressions import cel_env
+from review.policy.load import load_policy
+from review.schema import date_of_service
 
 POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
 CONDITIONS = ("applies_when", "met_when", "insufficient_when")

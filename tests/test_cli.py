@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 
 import review.cli
-from review.policy import load_policy
+from review.policy import available_policies, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "case.json").is_file())
 RULE_IDS = [rule.spec.id for rule in load_policy("hphc-tpi").rules]
 """Every rule of the default policy, in catalogue order (read from rules/, not hard-coded)."""
+BUNDLED_RULES = [(p, rule.spec.id) for p in available_policies() for rule in load_policy(p).rules]
+"""(policy id, rule id) for every rule of every bundled policy, as the registry lists them."""
 ERROR_LINE = re.compile(r"^error: \[[CRL]\d{3}\] \S.*$")
 
 # a note made up for these tests; its words must never reach an error line
@@ -331,8 +333,26 @@ def test_rules_explain(monkeypatch, capsys, rule_id):
     assert code == 0, err
     assert out.startswith("TPI-M04: ")
     spec = load_policy("hphc-tpi").rule("TPI-M04").spec
-    assert " ".join(spec.policy_text.split()) in out
+    assert f'Policy (policy): "{spec.quote}"' in out
     assert f"Met when:          {spec.met_when}" in out
+
+
+@pytest.mark.parametrize(("policy_id", "rule_id"), BUNDLED_RULES)
+def test_rules_explain_every_bundled_rule(monkeypatch, capsys, policy_id, rule_id):
+    """A rule quoting several sentences (a list in rules.yaml) explains like one quoting one."""
+    code, out, err = run_inprocess(
+        monkeypatch, capsys, "rules", "explain", rule_id, "--policy", policy_id
+    )
+    assert code == 0, err
+    assert out.startswith(f"{rule_id}: ")
+    for quote in load_policy(policy_id).rule(rule_id).spec.policy_text:
+        assert " ".join(quote.split()) in out
+
+
+def test_some_bundled_rule_quotes_several_sentences():
+    """The case ``test_rules_explain_every_bundled_rule`` must cover is there."""
+    assert len(available_policies()) > 1
+    assert any(len(load_policy(p).rule(r).spec.policy_text) > 1 for p, r in BUNDLED_RULES)
 
 
 def test_rules_test(monkeypatch, capsys):

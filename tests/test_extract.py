@@ -770,7 +770,7 @@ def test_every_place_that_names_excluded_services_names_the_same_ones():
     from review.extract.llm.schema import CitedExcludedService
     from review.extract.offline.excluded import EXCLUDED_INJECTATES, NON_MUSCLE_SERVICES
     from review.lexicon import entry_attributes
-    from review.policy.folder import available_policies, load_policy
+    from review.policy.load import available_policies, load_policy
 
     lexicon = set(entry_attributes("excluded_services"))
     llm_kinds = set(typing.get_args(CitedExcludedService.model_fields["kind"].annotation))

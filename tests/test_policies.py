@@ -15,7 +15,7 @@ import yaml
 from review.errors import RulesError
 from review.pipeline import ReviewConfig, compare_case, review_case
 from review.policy.compare import case_diff, policy_diff
-from review.policy.folder import load_policy
+from review.policy.load import load_policy
 from review.policy.registry import registry, select_policy_id
 
 sys.path.insert(0, str(Path(__file__).parent / "policies"))

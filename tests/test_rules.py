@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import yaml
 
 from review.errors import RulesError
 from review.policy.check import case_statuses, check_policy, load_rule_tests
-from review.policy.folder import load_policy
+from review.policy.load import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
@@ -19,9 +21,24 @@ ALL_RULE_CASES = [(p, c) for p in POLICIES for c in load_rule_tests(p).cases]
 
 
 def test_every_policy_in_the_registry_is_tested_here():
-    from review.policy.folder import available_policies
+    from review.policy.load import available_policies
 
     assert tuple(available_policies()) == POLICIES
+
+
+def test_the_policy_package_needs_no_extraction_code():
+    """Loading, checking and choosing policies imports neither the extract and derive stages nor
+    an LLM client: the policy reads the rule symbols' schema from review.schema."""
+    code = (
+        "import sys, review.policy; from review.policy.registry import registry; "
+        "[review.policy.load_policy(p) for p in review.policy.available_policies()]; registry(); "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('review.extract', 'review.derive', 'langchain', 'openai', 'spacy'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(
@@ -43,13 +60,8 @@ def test_every_catalogue_rule_exists_and_quotes_the_policy(policy):
     }
     text = " ".join(policy.policy_text.replace("\u2019", "'").split()).lower()
     for rule in policy.rules:
-        quotes = (
-            rule.spec.policy_text
-            if isinstance(rule.spec.policy_text, list)
-            else [rule.spec.policy_text]
-        )
         if rule.spec.source == "policy":
-            for quote in quotes:
+            for quote in rule.spec.policy_text:
                 assert " ".join(quote.split()).lower() in text, rule.spec.id
 
 
@@ -341,7 +353,7 @@ def test_no_python_string_names_a_rule_or_a_policy():
     import ast
     import re
 
-    from review.policy.folder import available_policies
+    from review.policy.load import available_policies
 
     ids = set(available_policies())
     rule_ids = {r.spec.id for p in ids for r in load_policy(p).rules}

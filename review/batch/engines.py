@@ -62,8 +62,9 @@ def _init_worker(config, parent_pid: int | None = None) -> None:
     parent. Ctrl-C goes to the whole process group: the parent alone handles it (it stops the
     workers), so a worker ignores SIGINT rather than die mid-case with a traceback."""
     global _WORKER_CONFIG
+    from review.extract.runtime import runtime_for
     from review.parse.pipeline import build_pipeline
-    from review.policy.folder import load_policy, resolve_policy
+    from review.policy.load import load_policy, resolve_policy
 
     if parent_pid is not None:
         _die_with_parent(parent_pid)
@@ -71,6 +72,7 @@ def _init_worker(config, parent_pid: int | None = None) -> None:
     _WORKER_CONFIG = config
     build_pipeline()
     resolve_policy(config.policy) if config.policy else load_policy()
+    runtime_for(config.runtime_settings)  # this process's answer cache and rate limiter
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -148,16 +150,12 @@ def _run_processes_with_threads(items: Iterable[WorkItem], config, options: Batc
     import multiprocessing
     import queue
 
-    if config.limiter is not None:
-        from review.extract.llm.ratelimit import RateLimiter
-
-        limiter = config.limiter
-        config = config.model_copy()
-        config.limiter = RateLimiter(
-            limiter.rpm // options.workers if limiter.rpm else None,
-            limiter.tpm // options.workers if limiter.tpm else None,
-            window=limiter.window,
-        )
+    config = config.model_copy(
+        update={
+            "requests_per_minute": _share(config.requests_per_minute, options.workers),
+            "tokens_per_minute": _share(config.tokens_per_minute, options.workers),
+        }
+    )
     per_process = max(1, options.concurrency // options.workers)
     context = multiprocessing.get_context("spawn")
     outbox = context.Queue()
@@ -213,6 +211,11 @@ def _run_processes_with_threads(items: Iterable[WorkItem], config, options: Batc
             if worker.is_alive():
                 worker.terminate()
                 worker.join(timeout=5)
+
+
+def _share(budget: int | None, workers: int) -> int | None:
+    """One process's share of a per-minute budget (BatchOptions refuses a share of 0)."""
+    return budget // workers if budget else None
 
 
 def _run_threads(items: Iterable[WorkItem], config, concurrency: int):

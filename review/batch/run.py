@@ -61,7 +61,7 @@ class _InputState:
 
 
 def _run_locked(input_path: Path, out: Path, options: BatchOptions, progress) -> RunStats:
-    from review.policy.folder import load_policy, resolve_policy
+    from review.policy.load import load_policy, resolve_policy
 
     results = out / RESULTS
     has_results = results.exists() and results.stat().st_size > 0

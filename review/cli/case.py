@@ -100,7 +100,7 @@ def _compare(case, config, second: str, fmt, out) -> None:
 
     from review.pipeline import case_policy, compare_case
     from review.policy.compare import case_diff
-    from review.policy.folder import resolve_policy
+    from review.policy.load import resolve_policy
 
     a = case_policy(case, config)
     b = resolve_policy(second)

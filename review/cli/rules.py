@@ -19,7 +19,7 @@ def rules_list(
     ] = None,
 ) -> None:
     """List the rules of a policy. Example: review rules list --policy medicare-lcd-tpi"""
-    from review.policy.folder import load_policy, resolve_policy
+    from review.policy.load import load_policy, resolve_policy
 
     p = resolve_policy(policy) if policy else load_policy()
     typer.echo(f"{p.id}: {p.title} (rules {p.rules_version}, sha256 {p.sha256[:12]})")
@@ -37,7 +37,7 @@ def rules_diff(
     """What differs between two policies: registry entry, settings, covered diagnoses, excluded
     services and rules. Example: review rules diff hphc-tpi medicare-lcd-tpi"""
     from review.policy.compare import policy_diff
-    from review.policy.folder import resolve_policy
+    from review.policy.load import resolve_policy
 
     a, b = resolve_policy(first), resolve_policy(second)
     sections = policy_diff(a, b)
@@ -68,7 +68,7 @@ def rules_check(
 ) -> None:
     """Check rule files, settings and covered codes (against ICD-10-CM). Example: review rules check"""
     from review.policy.check import check_policy
-    from review.policy.folder import available_policies
+    from review.policy.load import available_policies
     from review.policy.registry import registry
 
     registry()  # overlapping registry entries fail here (R024)
@@ -86,14 +86,13 @@ def rules_explain(
     ] = None,
 ) -> None:
     """Show what a rule enforces and how. Example: review rules explain TPI-M04"""
-    from review.policy.evaluate import policy_quote
-    from review.policy.folder import load_policy, resolve_policy
+    from review.policy.load import load_policy, resolve_policy
 
     s = (resolve_policy(policy) if policy else load_policy()).rule(rule_id.upper()).spec
     typer.echo(
         f"{s.id}: {s.title} ({s.kind}; not met -> {s.on_not_met}, insufficient -> {s.on_insufficient})"
     )
-    typer.echo(f'Policy ({s.source}): "{policy_quote(s.policy_text)}"')
+    typer.echo(f'Policy ({s.source}): "{s.quote}"')
     typer.echo(f"Applies when:      {s.applies_when}")
     typer.echo(f"Met when:          {s.met_when}")
     typer.echo(f"Insufficient when: {s.insufficient_when}")
@@ -112,7 +111,7 @@ def rules_test(
     """Run the rule test cases kept beside each policy's rules (inputs in, statuses out), with
     the policy's own settings. Example: review rules test"""
     from review.policy.check import run_policy_tests
-    from review.policy.folder import available_policies, load_policy, resolve_policy
+    from review.policy.load import available_policies, load_policy, resolve_policy
 
     policies = (
         [resolve_policy(policy)] if policy else [load_policy(p) for p in available_policies()]

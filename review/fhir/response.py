@@ -51,7 +51,7 @@ def _rule_specs(rec: Recommendation) -> dict:
     ``requested_document`` are policy data (rules.yaml). A policy outside the registry (an
     analyst's folder) gives none, and every unmet finding falls back to 252 / 16."""
     from review.errors import RulesError
-    from review.policy.folder import load_policy
+    from review.policy.load import load_policy
 
     try:
         policy = load_policy(rec.provenance.policy)

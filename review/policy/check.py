@@ -1,6 +1,6 @@
 """``review rules check`` and ``review rules test``: a policy folder checked end to end.
 
-``check_policy`` loads the folder (which checks every rule, see folder.py) and verifies every
+``check_policy`` loads the folder (which checks every rule, see load.py) and verifies every
 covered diagnosis code against the current ICD-10-CM. ``run_rule_tests`` runs the test cases kept
 beside the rules (``tests.yaml``: derived symbols in, expected statuses out).
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationError
 
-from review.derive import Derived
 from review.errors import RulesError
 from review.policy.evaluate import evaluate, rule_inputs
-from review.policy.folder import Policy, _load_yaml, load_policy
-from review.schema import Facts, Strict
+from review.policy.load import load_file, load_policy
+from review.policy.model import Policy
+from review.schema import Derived, Facts, Strict
 
 
 class RuleTestCase(Strict):
@@ -59,7 +59,7 @@ def check_policy(policy_id: str) -> str:
 
 def load_rule_tests(policy_id: str) -> RuleTestFile:
     policy = load_policy(policy_id)
-    return _load_yaml(policy.folder / "tests.yaml", RuleTestFile)
+    return load_file(policy.folder / "tests.yaml", RuleTestFile)
 
 
 def run_rule_tests(policy_id: str) -> tuple[list[str], int]:
@@ -70,7 +70,7 @@ def run_rule_tests(policy_id: str) -> tuple[list[str], int]:
 def run_policy_tests(policy: Policy) -> tuple[list[str], int]:
     failures: list[str] = []
     total = 0
-    tests = _load_yaml(policy.folder / "tests.yaml", RuleTestFile)
+    tests = load_file(policy.folder / "tests.yaml", RuleTestFile)
     for case in tests.cases:
         statuses = case_statuses(policy, case)
         for rule_id, expected in sorted(case.expect.items()):

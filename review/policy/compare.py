@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from review.policy.evaluate import policy_quote
-from review.policy.folder import Policy, Rule
+from review.policy.model import Policy, Rule
 from review.schema import Recommendation
 
 
@@ -156,7 +155,7 @@ def _rules(a: Policy, b: Policy) -> Section:
             ea, eb = getattr(ra.spec, name), getattr(rb.spec, name)
             if ea != eb:
                 changes.append(f"{name}: {ea} -> {eb}")
-        qa, qb = policy_quote(ra.spec.policy_text), policy_quote(rb.spec.policy_text)
+        qa, qb = ra.spec.quote, rb.spec.quote
         if changes:
             out.lines.append(f"{_label(ra)} vs {_label(rb)}: " + "; ".join(changes))
             if qa != qb:
@@ -165,8 +164,7 @@ def _rules(a: Policy, b: Policy) -> Section:
         for rule in alone:
             outcome = "deny" if rule.spec.on_not_met == "deny" else "pend"
             out.lines.append(
-                f"only {pid}: {_label(rule)} (not met -> {outcome}): "
-                f'"{_short(policy_quote(rule.spec.policy_text))}"'
+                f'only {pid}: {_label(rule)} (not met -> {outcome}): "{_short(rule.spec.quote)}"'
             )
     return out
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import string
 
-from review.derive import Derived
-from review.policy.folder import Policy, Rule, cel_env
+from review.policy.expressions import cel_env
+from review.policy.model import Policy, Rule
 from review.policy.names import claim_view, history_view
-from review.schema import Case, Evidence, Fact, Facts, Finding
+from review.schema import Case, Derived, Evidence, Fact, Facts, Finding
 
 
 def rule_inputs(
@@ -58,7 +58,7 @@ def _finding(rule: Rule, activation, inputs: dict, facts: Facts) -> Finding:
         rule_id=spec.id,
         status=status,
         reason=_REASONS.format(spec.reasons[status], inputs),
-        policy_text=policy_quote(spec.policy_text),
+        policy_text=spec.quote,
         evidence=evidence,
         title=spec.title,
         kind=spec.kind,
@@ -125,9 +125,3 @@ def display(value) -> str:
     if value == "" or value is None:
         return "none"
     return str(value)
-
-
-def policy_quote(text: str | list[str]) -> str:
-    """The sentence(s) a rule enforces, as one string ("[...]" between separate sentences)."""
-    parts = [text] if isinstance(text, str) else text
-    return " [...] ".join(" ".join(p.split()) for p in parts)

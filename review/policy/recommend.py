@@ -7,9 +7,8 @@ never denies on medical-necessity grounds); ``approve`` when every applicable ru
 
 from __future__ import annotations
 
-from review.derive import Derived
-from review.policy.folder import Policy
-from review.schema import Facts, Finding, Provenance, Recommendation
+from review.policy.model import Policy
+from review.schema import Derived, Facts, Finding, Provenance, Recommendation
 
 
 def recommend(

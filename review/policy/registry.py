@@ -20,7 +20,9 @@ from functools import cache
 from pathlib import Path
 
 from review.errors import RulesError, did_you_mean
-from review.schema import Strict
+from review.policy.load import available_policies, load_file, rules_root
+from review.policy.model import SettingsFile
+from review.schema import Strict, date_of_service
 
 
 class RegistryFile(Strict):
@@ -58,12 +60,10 @@ def _key(text: str) -> str:
 
 @cache
 def registry(root: Path | None = None) -> tuple[Entry, ...]:
-    from review.policy.folder import SettingsFile, _load_yaml, available_policies, rules_root
-
     root = root or rules_root()
     entries = []
     for policy_id in available_policies(root):
-        meta = _load_yaml(root / policy_id / "settings.yaml", SettingsFile)
+        meta = load_file(root / policy_id / "settings.yaml", SettingsFile)
         entries.append(
             Entry(
                 id=policy_id,
@@ -120,13 +120,11 @@ def _dates_overlap(a: Entry, b: Entry) -> bool:
 @cache
 def default_policy(root: Path | None = None) -> str:
     """The registry's default (``rules/registry.yaml``), else the only policy there is."""
-    from review.policy.folder import _load_yaml, available_policies, rules_root
-
     root = root or rules_root()
     known = available_policies(root)
     path = root / "registry.yaml"
     if path.is_file():
-        default = _load_yaml(path, RegistryFile).default_policy
+        default = load_file(path, RegistryFile).default_policy
         if default:
             if default not in known:
                 raise RulesError(
@@ -151,8 +149,6 @@ def select_policy_id(case, root: Path | None = None) -> str:
         return case.policy
     if not case.payer:
         return default_policy(root)
-    from review.derive import date_of_service
-
     day = date_of_service(case)
     matches = [
         e.id

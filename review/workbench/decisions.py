@@ -13,7 +13,7 @@ DECISIONS = ("pend", "deny", "approve")
 
 def _procedure_codes() -> tuple[str, ...]:
     """The codes a reviewer may choose: every registry policy's procedure codes (policy data)."""
-    from review.policy.folder import available_policies, load_policy
+    from review.policy.load import available_policies, load_policy
 
     return tuple(
         sorted({c for p in available_policies() for c in load_policy(p).settings.procedure_codes})
