@@ -29,6 +29,7 @@ def rule_names(settings: Settings) -> Names:
 
 
 def template_path_known(field_name: str, names: Names) -> bool:
+    """A reason template's ``{a.b.c}`` names a path these names hold."""
     node: Node | None = Node("", fields=names.top())
     for part in field_name.split("."):
         if node is None or node.fields is None or part not in node.fields:
