@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from review.errors import RulesError, did_you_mean
-from review.policy.load import available_policies, load_file, rules_root
+from review.policy.load import available_policies, load_file, policy_folders, rules_root
 from review.policy.model import SettingsFile
 from review.schema import Strict, date_of_service
 
@@ -60,10 +60,10 @@ def _key(text: str) -> str:
 
 @cache
 def registry(root: Path | None = None) -> tuple[Entry, ...]:
-    root = root or rules_root()
+    folders = policy_folders(root)
     entries = []
-    for policy_id in available_policies(root):
-        meta = load_file(root / policy_id / "settings.yaml", SettingsFile)
+    for policy_id, folder in folders.items():
+        meta = load_file(folder / "settings.yaml", SettingsFile)
         entries.append(
             Entry(
                 id=policy_id,
@@ -75,17 +75,17 @@ def registry(root: Path | None = None) -> tuple[Entry, ...]:
                 applies_to=tuple((a.payer, tuple(a.lines_of_business)) for a in meta.applies_to),
             )
         )
-    _check_overlaps(entries, root)
+    _check_overlaps(entries, folders)
     return tuple(entries)
 
 
-def _check_overlaps(entries: list[Entry], root: Path) -> None:
+def _check_overlaps(entries: list[Entry], folders: dict[str, Path]) -> None:
     for i, a in enumerate(entries):
         if a.effective_from and a.effective_to and a.effective_to < a.effective_from:
             raise RulesError(
                 "R024",
                 f"policy {a.id!r} ends ({a.effective_to}) before it starts ({a.effective_from})",
-                source=str(root / a.id / "settings.yaml"),
+                source=str(folders[a.id] / "settings.yaml"),
             )
         for b in entries[i + 1 :]:
             if not _dates_overlap(a, b):
@@ -107,7 +107,7 @@ def _check_overlaps(entries: list[Entry], root: Path) -> None:
                             f"policies {a.id!r} and {b.id!r} both apply to payer {payer!r} "
                             f"({shared}) on overlapping dates; give one of them an effective_to "
                             "before the other's effective_from, or narrow applies_to",
-                            source=str(root),
+                            source=str(folders[b.id].parent),
                         )
 
 
@@ -120,8 +120,8 @@ def _dates_overlap(a: Entry, b: Entry) -> bool:
 @cache
 def default_policy(root: Path | None = None) -> str:
     """The registry's default (``rules/registry.yaml``), else the only policy there is."""
+    known = available_policies(root)  # the operator's policies too when no root is given
     root = root or rules_root()
-    known = available_policies(root)
     path = root / "registry.yaml"
     if path.is_file():
         default = load_file(path, RegistryFile).default_policy
