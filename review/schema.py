@@ -427,12 +427,15 @@ class LlmUsage(BaseModel):
     output_tokens: int = 0
 
 
+ExtractorFamily = Literal["offline", "llm", "hybrid"]
+
+
 class Provenance(BaseModel):
     version: str
     policy: str
     rules_sha256: str
     policy_version: str | None = None  # the policy's registry version (settings.yaml)
-    extractor: Literal["offline", "llm", "hybrid"] = "offline"  # the extractor's family
+    extractor: ExtractorFamily = "offline"  # the extractor's family (review.extract.registry)
     model: str | None = None
     prompt: str | None = None
     lexicons_sha256: str | None = None
