@@ -12,6 +12,7 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class Strict(BaseModel):
@@ -52,6 +53,51 @@ class Document(Strict):
     text: str = ""
 
 
+Urgency = Literal["standard", "expedited"]
+"""How fast the plan must decide (the workbench's decision clock, review/workbench/clocks.py)."""
+
+RECEIVED_AT_EXAMPLE = "e.g. 2026-03-14T09:30:00-05:00, or 2026-03-14T14:30:00Z in UTC"
+
+
+def received_at_value(value: object) -> dt.datetime | None:
+    """An ISO 8601 date-time with its timezone, else a one-line reason: a time without a zone is
+    hours off for somebody, and a date alone does not say when the clock started."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise PydanticCustomError(
+                "received_at",
+                "not an ISO 8601 date-time; write when the request was received, with its "
+                f"timezone ({RECEIVED_AT_EXAMPLE})",
+            ) from None
+        date_only = len(value.strip()) <= len("2026-03-14")
+        value = parsed
+    else:
+        date_only = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    if date_only:
+        raise PydanticCustomError(
+            "received_at",
+            "a date alone does not say when the decision clock started; give the time and its "
+            f"timezone ({RECEIVED_AT_EXAMPLE})",
+        )
+    if not isinstance(value, dt.datetime):
+        raise PydanticCustomError(
+            "received_at",
+            f"expected an ISO 8601 date-time string, got {type(value).__name__} "
+            f"({RECEIVED_AT_EXAMPLE})",
+        )
+    if value.utcoffset() is None:
+        raise PydanticCustomError(
+            "received_at",
+            f"{value.isoformat()} has no timezone, so the decision clock would be hours off; add "
+            f"the offset it was written in ({RECEIVED_AT_EXAMPLE})",
+        )
+    return value
+
+
 POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 """A policy registry id ("hphc-tpi"): what a case may name. Folders come only from the operator."""
 
@@ -68,6 +114,15 @@ class Case(Strict):
     unreadable_attachments: list[str] = Field(default_factory=list)
     """Attachments that came with the case but could not be read ("attachment 3 is
     application/pdf: not read"); rule TPI-X05 pends the case with them. Set by the FHIR reader."""
+    received_at: dt.datetime | None = None
+    """When the plan received the request (timezone required; FHIR ``Claim.created``): starts the
+    workbench's decision clock. Never read by the review itself."""
+    urgency: Urgency = "standard"  # expedited or standard (FHIR Claim.priority stat / normal)
+
+    @field_validator("received_at", mode="before")
+    @classmethod
+    def _received_at_has_a_timezone(cls, value: object) -> dt.datetime | None:
+        return received_at_value(value)
 
     @field_validator("policy")
     @classmethod

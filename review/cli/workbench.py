@@ -30,14 +30,29 @@ def serve_command(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (notes are PHI).")
     ] = False,
+    clocks: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML of decision clock limits per line of business (default 72h expedited, "
+            "7d standard)."
+        ),
+    ] = None,
 ) -> None:
     """Start the reviewer workbench (queue, case reports, accept/override, exports) in a browser.
 
-    Example: review serve --cases examples
+    Example: review serve --cases examples --clocks clocks.yaml
     """
     from review.workbench.serve import serve
 
-    serve(cases=cases, results=results, host=host, port=port, db=db, allow_remote=allow_remote)
+    serve(
+        cases=cases,
+        results=results,
+        host=host,
+        port=port,
+        db=db,
+        allow_remote=allow_remote,
+        clocks=clocks,
+    )
 
 
 @audit_app.command("verify")

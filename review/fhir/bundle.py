@@ -84,6 +84,8 @@ def case_from_bundle(data: Any, *, source: str, max_note_chars: int = 1_000_000)
         claim=case_claim,
         documents=documents,
         unreadable_attachments=unreadable,
+        received_at=_received_at(claim.created),
+        urgency=_urgency(claim.priority),
     )
 
 
@@ -271,6 +273,27 @@ def _claim(claim, where: str, source: str) -> Claim:
 
 def _as_date(value) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
+
+
+PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/processpriority"
+URGENCY = {"stat": "expedited", "normal": "standard"}
+
+
+def _received_at(created) -> dt.datetime | None:
+    """``Claim.created`` starts the workbench's decision clock. FHIR requires a timezone whenever
+    a time is given (fhir.resources refuses one without: F003); a date alone (or a year-month)
+    says no time, so the case has no received time rather than a guessed one."""
+    return created if isinstance(created, dt.datetime) and created.utcoffset() is not None else None
+
+
+def _urgency(priority) -> str:
+    """``Claim.priority`` (processpriority): ``stat`` is expedited, ``normal`` standard; any other
+    code (``deferred``, a local code) or none is standard, not an error: urgency only orders the
+    workbench's queue."""
+    for coding in (priority.coding or []) if priority is not None else []:
+        if coding.system in (None, PRIORITY_SYSTEM) and coding.code in URGENCY:
+            return URGENCY[coding.code]
+    return "standard"
 
 
 def _coverage(claim, index) -> tuple[str | None, str | None]:

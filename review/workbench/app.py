@@ -4,6 +4,8 @@ and one audit database, behind the browser defences of :mod:`.security`, with th
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
@@ -11,6 +13,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from review.report.html import environment
 from review.workbench.cases import CaseSource
+from review.workbench.clocks import ClockSettings, utc_now
 from review.workbench.fhir_api import create_fhir_app
 from review.workbench.pages import TEMPLATES
 from review.workbench.routes import ROUTERS
@@ -25,12 +28,16 @@ def create_app(
     *,
     allowed_hosts: list[str] | None = None,
     secret: bytes | str | None = None,
+    clocks: ClockSettings | None = None,
+    now: Callable[[], dt.datetime] = utc_now,
 ) -> FastAPI:
     """The app for one case source and one audit database.
 
     ``allowed_hosts``: Host header values accepted (default: loopback names and the test
     client's ``testserver``). ``secret``: the CSRF key (default ``REVIEW_WORKBENCH_SECRET``,
-    else random for this app). The state the routes share is ``app.state.workbench``
+    else random for this app). ``clocks``: the decision clocks' limits (default 72 h expedited,
+    7 days standard; ``review serve --clocks``). ``now``: the time source of the clocks (UTC
+    system time; tests pass a fixed one). The state the routes share is ``app.state.workbench``
     (a :class:`~review.workbench.state.WorkbenchState`).
     """
     hosts = allowed_hosts or DEFAULT_HOSTS
@@ -44,7 +51,11 @@ def create_app(
         dependencies=[Depends(guard)],
     )
     app.state.workbench = WorkbenchState(
-        source=source, store=store, env=environment(str(TEMPLATES))
+        source=source,
+        store=store,
+        env=environment(str(TEMPLATES)),
+        clocks=clocks or ClockSettings(),
+        now=now,
     )
     # the FHIR JSON API for payer systems: its own sub-app, outside the browser-form CSRF rule
     app.mount("/fhir", create_fhir_app(source, store))

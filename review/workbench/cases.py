@@ -9,6 +9,7 @@ when its source case folder still exists (else the report shows the evidence quo
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -32,6 +33,10 @@ class CaseEntry:
     date_of_service: str | None = None
     error: str | None = None
     slug: str = ""  # the key as it appears in URLs
+    # the decision clock's inputs (review/workbench/clocks.py); unknown when the case is not at hand
+    received_at: dt.datetime | None = None
+    urgency: str = "standard"
+    line_of_business: str | None = None
 
     @property
     def failing_rules(self) -> list[str]:
@@ -88,6 +93,15 @@ def _hashed(key: str) -> str:
 
 def _documents(case: Case) -> dict[str, str]:
     return {doc.id: doc.text for doc in case.documents}
+
+
+def clock_inputs(case: Case) -> dict:
+    """What a case's decision clock needs, as CaseEntry fields."""
+    return {
+        "received_at": case.received_at,
+        "urgency": case.urgency,
+        "line_of_business": case.line_of_business,
+    }
 
 
 def _dos(case: Case) -> str | None:
@@ -162,6 +176,7 @@ def load_cases(
                 rec=rec,
                 documents=_documents(case),
                 date_of_service=_dos(case),
+                **clock_inputs(case),
             )
         )
     if not entries:
@@ -222,6 +237,8 @@ def _entry_from_record(record: dict, key: str, base: Path) -> CaseEntry:
     if case is not None and case.case_id == rec.case_id:
         entry.documents = _documents(case)
         entry.date_of_service = _dos(case)
+        for name, value in clock_inputs(case).items():
+            setattr(entry, name, value)
     return entry
 
 

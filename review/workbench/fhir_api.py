@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from review.errors import ReviewError
-from review.workbench.cases import CaseEntry, CaseSource
+from review.workbench.cases import CaseEntry, CaseSource, clock_inputs
 
 FHIR_JSON = "application/fhir+json"
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
@@ -169,6 +169,7 @@ def create_fhir_app(source: CaseSource, store, review=None) -> FastAPI:
             date_of_service=case.claim.date_of_service.isoformat()
             if case.claim and case.claim.date_of_service
             else None,
+            **clock_inputs(case),
         )
         source.replace(entry)
         return _fhir(response_bundle(rec, case, claims[rid]))

@@ -55,6 +55,7 @@ def serve(
     port: int,
     db: Path,
     allow_remote: bool = False,
+    clocks: Path | None = None,
 ) -> None:
     check_host(host, allow_remote)
     if (cases is None) == (results is None):
@@ -75,9 +76,13 @@ def serve(
             "pip install -e '.[workbench]'",
         ) from None
     from review.workbench.cases import load_cases, load_results
+    from review.workbench.clocks import load_clocks
 
+    clock_settings = load_clocks(clocks) if clocks is not None else None  # before the slow part
     source = load_cases(cases) if cases is not None else load_results(results)
-    app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
+    app = create_app(
+        source, db, allowed_hosts=allowed_hosts(host, allow_remote), clocks=clock_settings
+    )
     broken = app.state.workbench.store.verify().broken
     if broken is not None:
         from review.workbench.store import describe

@@ -17,7 +17,7 @@ from review.workbench.cases import CaseEntry
 from review.workbench.decisions import CODES, DECISIONS, review_state
 from review.workbench.pages import page
 from review.workbench.security import CSRF_FIELD
-from review.workbench.state import Workbench, WorkbenchState
+from review.workbench.state import Workbench, WorkbenchState, first_reviews
 from review.workbench.store import AuditError, latest_of
 
 MAX_REASON = 4000
@@ -52,6 +52,7 @@ def case_page(
         **view,
         entry=entry,
         state=review_state(entry, latest_of(snap.rows)),
+        clock=wb.clock(entry, first_reviews(snap.rows).get(entry.key), wb.now()),
         audit=[row for row in snap.rows if row.case_key == entry.key],
         problems=problems or [],
         form=form or {},

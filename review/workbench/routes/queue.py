@@ -1,5 +1,6 @@
-"""The queue page: every reviewable case with its review status, counts, filters and sorts;
-pended cases first."""
+"""The queue page: every reviewable case with its review status, decision clock, counts, filters
+and sorts. The default sort is by time left (overdue first, then least time left, then cases with
+no received time, then decided cases); every other sort puts pended cases first."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from fastapi.responses import HTMLResponse
 
 from review.workbench.decisions import CODES, DECISIONS, review_state
 from review.workbench.pages import page
-from review.workbench.state import Workbench
+from review.workbench.state import Workbench, first_reviews
 from review.workbench.store import latest_of
 
 REVIEW_STATUSES = ("unreviewed", "accepted", "overridden")
 SORTS = {
+    "time": "time left (overdue first)",
     "status": "review status",
     "decision": "decision",
     "code": "supported code",
@@ -30,18 +32,23 @@ def queue(
     decision: str = "",
     code: str = "",
     review: str = "",
-    sort: str = "status",
+    sort: str = "time",
     order: str = "asc",
 ) -> HTMLResponse:
     source = wb.source
     snap = wb.store.snapshot()
     latest = latest_of(snap.rows)
     rows = [review_state(e, latest) for e in source.reviewable]
+    now = wb.now()
+    first = first_reviews(snap.rows)
+    for r in rows:
+        r["clock"] = wb.clock(r["entry"], first.get(r["entry"].key), now)
     counts = {
         "total": len(rows),
         "decision": {d: sum(r["entry"].rec.decision == d for r in rows) for d in DECISIONS},
         "review": {s: sum(r["review_status"] == s for r in rows) for s in REVIEW_STATUSES},
         "errors": len(source.errors),
+        "overdue": sum(r["clock"].state == "overdue" for r in rows),
     }
     codes = sorted({r["entry"].rec.supported_code or "none" for r in rows} | set(CODES))
     shown = [
@@ -51,8 +58,14 @@ def queue(
         and (not code or (r["entry"].rec.supported_code or "none") == code)
         and (not review or r["review_status"] == review)
     ]
-    sort = sort if sort in SORTS else "status"
+    sort = sort if sort in SORTS else "time"
     keyfun = {
+        "time": lambda r: (
+            r["clock"].sort_key,
+            r["entry"].rec.decision != "pend",  # same time left: pended first
+            r["entry"].case_id,
+            r["entry"].key,
+        ),
         "status": lambda r: (REVIEW_STATUSES.index(r["review_status"]), r["entry"].case_id),
         "decision": lambda r: (DECISIONS.index(r["entry"].rec.decision), r["entry"].case_id),
         "code": lambda r: (r["entry"].rec.supported_code or "~", r["entry"].case_id),
@@ -60,8 +73,8 @@ def queue(
         "case": lambda r: (r["entry"].case_id, r["entry"].key),
     }[sort]
     shown.sort(key=keyfun, reverse=order == "desc")
-    # Pended cases always come first, whatever the sort within each block.
-    shown.sort(key=lambda r: r["entry"].rec.decision != "pend")
+    if sort != "time":  # by time left the deadline comes first; otherwise pended cases do
+        shown.sort(key=lambda r: r["entry"].rec.decision != "pend")
     return page(
         request,
         wb,
