@@ -288,10 +288,13 @@ def _received_at(created) -> dt.datetime | None:
 
 def _urgency(priority) -> str:
     """``Claim.priority`` (processpriority): ``stat`` is expedited, ``normal`` standard; any other
-    code (``deferred``, a local code) or none is standard, not an error: urgency only orders the
-    workbench's queue."""
-    for coding in (priority.coding or []) if priority is not None else []:
-        if coding.system in (None, PRIORITY_SYSTEM) and coding.code in URGENCY:
+    code (``deferred``, a local one) is standard, not an error: urgency only orders the
+    workbench's queue. The processpriority coding wins; a ``stat`` in another system still counts
+    (calling an urgent case standard is the costly mistake)."""
+    codings = list(priority.coding or []) if priority is not None else []
+    codings.sort(key=lambda c: c.system != PRIORITY_SYSTEM)
+    for coding in codings:
+        if coding.code in URGENCY:
             return URGENCY[coding.code]
     return "standard"
 

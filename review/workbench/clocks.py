@@ -62,6 +62,12 @@ def format_duration(span: dt.timedelta) -> str:
     return f"{minutes} min"
 
 
+def format_limit(limit: dt.timedelta) -> str:
+    """A limit as it is written in the ``--clocks`` file: ``7 d``, ``36 h``."""
+    hours = int(limit.total_seconds() // 3600)
+    return f"{hours // 24} d" if hours % 24 == 0 else f"{hours} h"
+
+
 class Limits(BaseModel):
     """The two limits of one line of business; a limit left out falls back to the default's."""
 
@@ -191,7 +197,7 @@ class Clock:
             if self.state == "no_received_time":
                 return "the case has no received time, so no deadline can be set: check it"
             return ""
-        limit = format_duration(self.limit) if self.limit else "?"
+        limit = format_limit(self.limit) if self.limit else "?"
         due = f"{self.urgency}, {limit} from receipt: due {_utc(self.due)}"
         if self.state == "decided" and self.decided_at is not None:
             gap = self.due - self.decided_at
