@@ -159,6 +159,10 @@ def test_fhir_claim_created_and_priority_map_to_the_clock(created, priority, rec
 def test_the_bundled_fhir_examples_carry_their_clock():
     case = load_case(ROOT / "examples" / "fhir" / "approve-cervical-tpi.bundle.json")
     assert (case.received_at, case.urgency) == (AT_9, "standard")  # created 2026-03-10T09:00:00Z
+    # the one case folder with a received time says what its bundle says
+    folder = load_case(ROOT / "examples" / "pend-no-conservative-care")
+    bundle = load_case(ROOT / "examples" / "fhir" / "pend-no-conservative-care.bundle.json")
+    assert folder.received_at == bundle.received_at == dt.datetime(2026, 2, 18, 9, tzinfo=UTC)
 
 
 def test_fhir_created_without_a_timezone_is_invalid_fhir():
