@@ -195,7 +195,7 @@ class Clock:
         """The deadline in words (UTC), for the case page and the queue's second line."""
         if self.due is None:
             if self.state == "no_received_time":
-                return "the case has no received time, so no deadline can be set: check it"
+                return "no deadline can be set: check when it arrived"
             return ""
         limit = format_limit(self.limit) if self.limit else "?"
         due = f"{self.urgency}, {limit} from receipt: due {_utc(self.due)}"
