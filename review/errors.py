@@ -26,6 +26,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 FAMILIES: dict[str, str] = {
     "A": "the workbench's audit trail",
@@ -63,7 +64,7 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("B001", "batch input not found", "Give a folder of case folders or a .jsonl(.gz) file."),
     ErrorCode("B002", "the output folder already holds results", "Pass --resume to continue that run, or choose a new --out."),
     ErrorCode("B003", "a case id given twice in the batch input", "Give every case in the input its own case_id."),
-    ErrorCode("B004", "the ray engine is not installed", "Install it with pip install -e '.[ray]', or use another engine."),
+    ErrorCode("B004", "the ray engine is not installed", "Install it with pip install -e '.[ray]', or use --engine local."),
     ErrorCode("B005", "no results.jsonl in the results folder", "Run `review batch INPUT --out DIR` first, then give DIR."),
     ErrorCode("B006", "DuckDB is not installed", "Install it with pip install -e '.[results]'."),
     ErrorCode("B007", "a batch worker process died", "Rerun with --resume; the records written so far are kept."),
@@ -153,7 +154,7 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W003", "no batch results for the workbench", "Run `review batch INPUT --out DIR` first, then give --results DIR."),
     ErrorCode("W004", "neither or both of --cases and --results", "Give exactly one of --cases DIR or --results DIR."),
     ErrorCode("W005", "the workbench's dependencies are not installed", "Install them with pip install -e '.[workbench]'."),
-    ErrorCode("W006", "a CSRF secret that is too short", "Set it to a long random value, or unset it for a random key per start."),
+    ErrorCode("W006", "a CSRF secret that is too short", "Set REVIEW_WORKBENCH_SECRET to a long random value, or unset it for a random key per start."),
 )
 # fmt: on
 
@@ -179,7 +180,9 @@ class ReviewError(Exception):
         self.field = field
         super().__init__(str(self))
 
-    def __reduce__(self):  # pickle (process pools) by the fields, not by the formatted line
+    def __reduce__(
+        self,
+    ) -> tuple[Any, ...]:  # pickle (process pools) by the fields, not by the formatted line
         return _rebuild, (type(self), self.code, self.message, self.source, self.field)
 
     @property
