@@ -175,7 +175,7 @@ def test_an_entry_that_ends_before_it_starts_fails(rules_copy):
     _edit_settings(rules_copy / LCD, effective_to="2020-01-01")
     with pytest.raises(RulesError) as info:
         registry(rules_copy)
-    assert str(info.value).startswith("[R024]")
+    assert str(info.value).startswith("[R027]")
 
 
 # ----------------------------------------------------------------------------- the commands
