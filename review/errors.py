@@ -144,6 +144,7 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("R025", "an exclusion group that bills kinds it does not list", "Add those kinds to the group's kinds."),
     ErrorCode("R026", "a default_policy that names no policy folder", "Set default_policy in registry.yaml to a policy folder's id."),
     ErrorCode("R027", "a policy that ends before it starts", "Fix effective_from and effective_to in the policy's settings.yaml."),
+    ErrorCode("R028", "a policy id both bundled and in the user policy directory", "Rename one of the folders and the id its files declare."),
     ErrorCode("R999", "internal error", "Rerun with --debug and report it with the traceback."),
     ErrorCode("V001", "no such folder of labelled cases", "Give a folder of labelled cases (case.json with expected.yaml)."),
     ErrorCode("V002", "no labelled cases found", "Add an expected.yaml beside each case.json."),

@@ -65,7 +65,7 @@ def policy_folders(root: Path | None = None) -> dict[str, Path]:
         for folder in sorted(p for p in base.iterdir() if (p / "rules.yaml").is_file()):
             if folder.name in found:
                 raise RulesError(
-                    "R025",
+                    "R028",
                     f"policy id {folder.name!r} is both in {found[folder.name].parent} and in "
                     f"{base}; rename one of the folders (and the id its files declare)",
                     source=str(folder),
