@@ -175,7 +175,7 @@ def test_an_entry_that_ends_before_it_starts_fails(rules_copy):
     _edit_settings(rules_copy / LCD, effective_to="2020-01-01")
     with pytest.raises(RulesError) as info:
         registry(rules_copy)
-    assert str(info.value).startswith("[R024]")
+    assert str(info.value).startswith("[R027]")
 
 
 # ----------------------------------------------------------------------------- the commands
@@ -303,7 +303,7 @@ def test_a_user_policy_reusing_a_bundled_id_is_an_error_naming_both_places(tmp_p
     _user_policy(tmp_path, HPHC, "Acme Health")
     out = _cli_env({"REVIEW_POLICY_DIR": str(tmp_path)}, "rules", "policies")
     assert out.returncode == 2, out.stdout
-    assert "[R025]" in out.stderr and str(tmp_path) in out.stderr and "rename" in out.stderr
+    assert "[R028]" in out.stderr and str(tmp_path) in out.stderr and "rename" in out.stderr
 
 
 def test_a_missing_user_policy_directory_is_an_error_not_silence(tmp_path):

@@ -26,8 +26,12 @@ def batch_command(
         ),
     ] = 1,
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Concurrent LLM requests (llm/hybrid).")
-    ] = 4,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Concurrent LLM requests (llm/hybrid); default: REVIEW_LLM_MAX_CONCURRENCY (4).",
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(

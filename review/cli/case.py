@@ -127,7 +127,7 @@ def _compare(case, config, second: str, fmt, out) -> None:
             lines += ["", f"  {a.id}: {d.first}", f"  {b.id}: {d.second}"]
         text = "\n".join(lines) + "\n"
     else:
-        raise ReviewError("E002", "--compare writes text or json; choose --format text or json")
+        raise ReviewError("E005", "--compare writes text or json; choose --format text or json")
     if out:
         write_output(out, text)
     else:

@@ -239,7 +239,7 @@ def _claim(claim, where: str, source: str) -> Claim:
         unknown = [s for s in sequences if s not in diagnoses]
         if unknown:
             raise CaseError(
-                "F005",
+                "F008",
                 f"diagnosisSequence {unknown[0]} names no Claim.diagnosis; fix the sequence",
                 source=source,
                 field=f"{path}.diagnosisSequence",

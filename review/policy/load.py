@@ -65,7 +65,7 @@ def policy_folders(root: Path | None = None) -> dict[str, Path]:
         for folder in sorted(p for p in base.iterdir() if (p / "rules.yaml").is_file()):
             if folder.name in found:
                 raise RulesError(
-                    "R025",
+                    "R028",
                     f"policy id {folder.name!r} is both in {found[folder.name].parent} and in "
                     f"{base}; rename one of the folders (and the id its files declare)",
                     source=str(folder),
@@ -160,7 +160,7 @@ def _load_folder(folder: Path, policy_id: str) -> Policy:
 
 def _check_exclusion_groups(settings: Settings, path: Path) -> None:
     """Each group names excluded-service kinds the extractors know, and the exam features a
-    policy counts are ones the extractors report (R022)."""
+    policy counts are ones the extractors report (R022); codes billed are listed kinds (R025)."""
     from review.lexicon import entry_attributes
 
     def known(values, lexicon: str, what: str, field: str) -> None:
@@ -191,7 +191,7 @@ def _check_exclusion_groups(settings: Settings, path: Path) -> None:
         stray = sorted(set(group.codes.values()) - set(group.kinds))
         if stray:
             raise RulesError(
-                "R022",
+                "R025",
                 f"exclusion group {name!r} bills {stray} by code but does not list them in kinds",
                 source=str(path),
                 field=f"settings.exclusion_groups.{name}",

@@ -9,7 +9,8 @@ chosen for the user).
 A case is reviewed under, in order: the operator's ``--policy`` (an id or a folder); the policy
 the case names; the one policy whose entry matches the case's payer, line of business and date of
 service. No match, or more than one, is a coded error (R023); two entries that could both match
-one case (same payer and line of business, overlapping dates) fail when the registry loads (R024).
+one case (same payer and line of business, overlapping dates) fail when the registry loads (R024),
+as does an entry that ends before it starts (R027) or a default_policy naming no folder (R026).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _check_overlaps(entries: list[Entry], folders: dict[str, Path]) -> None:
     for i, a in enumerate(entries):
         if a.effective_from and a.effective_to and a.effective_to < a.effective_from:
             raise RulesError(
-                "R024",
+                "R027",
                 f"policy {a.id!r} ends ({a.effective_to}) before it starts ({a.effective_from})",
                 source=str(folders[a.id] / "settings.yaml"),
             )
@@ -128,7 +129,7 @@ def default_policy(root: Path | None = None) -> str:
         if default:
             if default not in known:
                 raise RulesError(
-                    "R023",
+                    "R026",
                     f"default_policy {default!r} is not a policy folder here"
                     + did_you_mean(default, known, f"; known: {', '.join(known) or 'none'}"),
                     source=str(path),
