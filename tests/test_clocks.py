@@ -219,10 +219,14 @@ def test_line_of_business_overrides(tmp_path):
     ("text", "says"),
     [
         ("lines_of_business: [medicaid\n", "malformed YAML"),
-        ("defaults:\n  standard: 7d\n", "defaults: unknown key; the keys here are default"),
+        (
+            "defaults:\n  standard: 7d\n",
+            "defaults: unknown key (the keys here are default, lines_of_business); did you mean 'default'?",
+        ),
+        ("default: 7d\n", "default: Input should be a valid dictionary"),
         (
             "lines_of_business:\n  medicaid:\n    routine: 7d\n",
-            "lines_of_business.medicaid.routine: unknown key; the keys here are expedited, standard",
+            "lines_of_business.medicaid.routine: unknown key (the keys here are expedited, standard)",
         ),
         (
             "lines_of_business:\n  medicaid:\n    standard: 7 days\n",

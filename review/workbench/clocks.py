@@ -27,14 +27,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from review.errors import ReviewError
-
-CLOCKS_ERROR = "W007"
-"""A ``--clocks`` file that cannot be used (missing, not YAML, an unknown key, a bad duration)."""
+from review.errors import ReviewError, did_you_mean
 
 DURATION = re.compile(r"^\s*(\d{1,5})\s*([hd])\s*$")
 DEFAULT_LIMITS = {"expedited": dt.timedelta(hours=72), "standard": dt.timedelta(days=7)}
 
+LIMIT_KEYS = tuple(DEFAULT_LIMITS)
 ClockState = Literal["overdue", "running", "no_received_time", "decided"]
 
 
@@ -109,13 +107,13 @@ def load_clocks(path: str | Path) -> ClockSettings:
     from review.yamlfile import load_yaml
 
     path = Path(path)
-    fix = "fix it (format: review/workbench/clocks.py, README Reviewer workbench)"
+    fix = "see README, Reviewer workbench, for the format"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
         raise ReviewError(
-            CLOCKS_ERROR,
+            "W007",
             f"{why}; give a UTF-8 YAML file of decision clock limits",
             source=str(path),
         ) from None
@@ -123,14 +121,12 @@ def load_clocks(path: str | Path) -> ClockSettings:
         data = load_yaml(text)
     except Exception as exc:  # yaml.YAMLError, RecursionError: one line either way
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ReviewError(
-            CLOCKS_ERROR, f"malformed YAML: {first}; {fix}", source=str(path)
-        ) from None
+        raise ReviewError("W007", f"malformed YAML: {first}; {fix}", source=str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ReviewError(
-            CLOCKS_ERROR,
+            "W007",
             f"expected a mapping with default and lines_of_business, got {type(data).__name__}; "
             f"{fix}",
             source=str(path),
@@ -141,18 +137,19 @@ def load_clocks(path: str | Path) -> ClockSettings:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
-            known = "default, lines_of_business" if len(err["loc"]) == 1 else "expedited, standard"
-            message = f"unknown key; the keys here are {known}"
-        else:
+            known = ["default", "lines_of_business"] if len(err["loc"]) == 1 else list(LIMIT_KEYS)
+            hint = did_you_mean(str(err["loc"][-1]), known)
+            message = f"unknown key (the keys here are {', '.join(known)}){hint}"
+        elif err["type"] == "value_error":  # a bad duration: the message says how to write one
             message = err["msg"].removeprefix("Value error, ")
-        raise ReviewError(
-            CLOCKS_ERROR, f"{message}; {fix}", source=str(path), field=where
-        ) from None
+        else:
+            message = f"{err['msg']}; {fix}"
+        raise ReviewError("W007", message, source=str(path), field=where) from None
     seen: dict[str, str] = {}
     for name in settings.lines_of_business:
         if _key(name) in seen:
             raise ReviewError(
-                CLOCKS_ERROR,
+                "W007",
                 f"{seen[_key(name)]!r} and {name!r} name the same line of business; keep one",
                 source=str(path),
                 field="lines_of_business",
