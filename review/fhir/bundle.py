@@ -404,9 +404,10 @@ def _decode(data: bytes | None, ctype: str, label: str):
     if ctype in HTML_TYPES:
         text = html_text(raw)
     elif ctype in CDA_TYPES:
-        text = cda_text(raw)
-        if text is None:
+        narrative = cda_text(raw)
+        if narrative is None:
             return None, f"{label} ({ctype}) is not a C-CDA document with narrative: not read"
+        text = narrative
     else:
         text = raw
     if not text.strip():

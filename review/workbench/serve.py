@@ -76,7 +76,11 @@ def serve(
         ) from None
     from review.workbench.cases import load_cases, load_results
 
-    source = load_cases(cases) if cases is not None else load_results(results)
+    if cases is not None:
+        source = load_cases(cases)
+    else:
+        assert results is not None  # exactly one of the two, checked above
+        source = load_results(results)
     app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
     broken = app.state.workbench.store.verify().broken
     if broken is not None:
