@@ -19,6 +19,7 @@ from review.schema import Facts, LlmUsage, ParsedDocument, Ungrounded, Unverifie
 if TYPE_CHECKING:
     from review.extract.runtime import Runtime
 
+
 @dataclass
 class Extraction:
     facts: Facts
