@@ -278,6 +278,27 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- text
 
 
+Scope = tuple[str, dict[str, Any]]
+
+
+def scopes(report: Mapping[str, Any]) -> tuple[list[Scope], list[Scope]]:
+    """The report's (name, kappas) scopes in display order: pipeline vs reviewer (all reviewers
+    pooled, when there is any pair, then each reviewer), and each pair of reviewers."""
+    pvr = report["pipeline_vs_reviewer"]
+    pipeline = [("all reviewers", pvr["all"])] if pvr["all"]["decision"]["n"] else []
+    pipeline += [(f"reviewer {name}", ks) for name, ks in pvr["by_reviewer"].items()]
+    reviewers = [(" / ".join(p["reviewers"]), p) for p in report["reviewer_vs_reviewer"]]
+    return pipeline, reviewers
+
+
+def kappa_rows(ks: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The labelled kappas of one scope of a report, in display order."""
+    rows = [("decision (approve/pend/deny)", ks["decision"])]
+    rows += [(f"{d} vs rest", ks["one_vs_rest"][d]) for d in DECISIONS]
+    rows.append(("supported code", ks["supported_code"]))
+    return rows
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -303,10 +324,7 @@ def _section(title: str, scopes: list[tuple[str, dict[str, Any]]]) -> list[str]:
     for scope, ks in scopes:
         cases = ks["cases"]
         lines.append(f"  {scope} ({cases} case{'' if cases == 1 else 's'})")
-        labels = [("decision (approve/pend/deny)", ks["decision"])]
-        labels += [(f"{d} vs rest", ks["one_vs_rest"][d]) for d in DECISIONS]
-        labels.append(("supported code", ks["supported_code"]))
-        lines += [_kappa_line(scope, label, k, undefined) for label, k in labels]
+        lines += [_kappa_line(scope, label, k, undefined) for label, k in kappa_rows(ks)]
         lines += _confusion(ks["decision"])
     lines += [f"  * {u}" for u in undefined]
     return lines
@@ -326,24 +344,22 @@ def _confusion(k: dict[str, Any]) -> list[str]:
 def render_text(report: Mapping[str, Any]) -> str:
     """The report as small fixed-width tables with counts."""
     pvr = report["pipeline_vs_reviewer"]
+    pipeline, reviewers = scopes(report)
     lines = [
         f"{report['reviews']} reviews of {report['cases']} cases by "
         f"{len(report['reviewers'])} reviewers",
         "",
     ]
-    scopes = [("all reviewers", pvr["all"])] if pvr["all"]["decision"]["n"] else []
-    scopes += [(f"reviewer {name}", ks) for name, ks in pvr["by_reviewer"].items()]
     lines += _section(
         "Pipeline vs reviewer (first rater: the recommendation; second: each reviewer's latest "
         "review)",
-        scopes,
+        pipeline,
     )
     for reason, count in pvr["excluded"].items():
         lines.append(f"  left out: {count} review(s) {reason}")
     lines.append("")
     lines += _section(
-        "Reviewer vs reviewer (first review of each reviewer on a shared case)",
-        [(" / ".join(p["reviewers"]), p) for p in report["reviewer_vs_reviewer"]],
+        "Reviewer vs reviewer (first review of each reviewer on a shared case)", reviewers
     )
     lines.append("")
     lines.append(f"Per criterion: {report['per_criterion']['note']}.")

@@ -572,3 +572,49 @@ def test_labels_yaml_keeps_free_text_out_of_the_yaml_structure(tmp_path):
     data = yaml.safe_load(labels_yaml(row, row))
     assert (data["decision"], data["supported_code"]) == ("deny", None)
     assert slug("../EX 1/..") == "EX-1" and slug("...") == "case"
+
+
+# --------------------------------------------------------------------------- workbench page
+
+
+def test_the_workbench_agreement_page_is_read_only_and_escaped(tmp_path, trail):
+    pytest.importorskip("fastapi", reason="the workbench extra is not installed")
+    pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
+    from fastapi.testclient import TestClient
+
+    from review.workbench.app import create_app
+    from review.workbench.cases import load_cases
+
+    store = AuditStore(trail)
+    evil = "<script>alert(1)</script>"
+    review_row(store, evil, "c3", "C-3", "override", ("deny", None), ("pend", None))
+    before = [r.row_hash for r in store.rows()]
+    app = create_app(load_cases(EXAMPLES / "approve-cervical-tpi"), trail, secret=b"s" * 32)
+    origin = "http://127.0.0.1"
+    with TestClient(app, base_url=origin, headers={"Origin": origin}) as client:
+        html = client.get("/agreement").text
+        assert client.get("/agreement").status_code == 200
+        assert client.post("/agreement").status_code in (403, 405)
+    assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "9 reviews of 4 cases by 3 reviewers" in html
+    assert 'data-scope="all reviewers" data-label="decision (approve/pend/deny)"' in html
+    assert "per-criterion review (not recorded yet)" in html
+    assert [r.row_hash for r in store.rows()] == before  # nothing written
+
+
+def test_the_agreement_page_shows_no_figures_for_a_broken_trail(trail):
+    pytest.importorskip("fastapi", reason="the workbench extra is not installed")
+    pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
+    from fastapi.testclient import TestClient
+
+    from review.workbench.app import create_app
+    from review.workbench.cases import load_cases
+
+    app = create_app(load_cases(EXAMPLES / "approve-cervical-tpi"), trail, secret=b"s" * 32)
+    con = sqlite3.connect(trail)
+    con.executescript("DROP TRIGGER audit_no_update; UPDATE audit SET reason = 'x' WHERE id = 2;")
+    con.close()
+    origin = "http://127.0.0.1"
+    with TestClient(app, base_url=origin, headers={"Origin": origin}) as client:
+        html = client.get("/agreement").text
+    assert 'id="agreement-unavailable"' in html and "kappa-row" not in html
