@@ -155,14 +155,24 @@ def criterion_kappas(
 
 
 class ReviewRow(Protocol):
-    id: int
-    reviewer: str
-    case_key: str
-    from_decision: str | None
-    from_code: str | None
-    to_decision: str
-    to_code: str | None
-    rec_sha256: str | None
+    """What is read of an audit row (read-only, as the frozen AuditRow has it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def reviewer(self) -> str: ...
+    @property
+    def case_key(self) -> str: ...
+    @property
+    def from_decision(self) -> str | None: ...
+    @property
+    def from_code(self) -> str | None: ...
+    @property
+    def to_decision(self) -> str: ...
+    @property
+    def to_code(self) -> str | None: ...
+    @property
+    def rec_sha256(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

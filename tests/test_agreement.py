@@ -459,6 +459,7 @@ def test_export_then_eval_scores_against_the_reviewers_labels(tmp_path, example_
     assert labels.procedure_performed is None and labels.injected_muscles is None
     text = (out / "EX-002" / "expected.yaml").read_text()
     assert "# reviewer: Bob Nurse" in text and "# audit id: 2" in text
+    assert "# case: EX-002 (workbench key pend-no-conservative-care)" in text
     assert "# reason: PT failed per the attached letter" in text  # one comment line
     assert f"# rules sha256: {'ab' * 32}" in text
     assert "# pipeline recommendation: pend 20552" in text
@@ -618,3 +619,17 @@ def test_the_agreement_page_shows_no_figures_for_a_broken_trail(trail):
     with TestClient(app, base_url=origin, headers={"Origin": origin}) as client:
         html = client.get("/agreement").text
     assert 'id="agreement-unavailable"' in html and "kappa-row" not in html
+
+
+def test_export_needs_a_cases_folder(monkeypatch, capsys, tmp_path, example_trail):
+    args = [
+        "--db",
+        str(example_trail),
+        "--cases",
+        str(tmp_path / "nope"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    code, out, err = run(monkeypatch, capsys, "results", "export-overrides", *args)
+    assert code == 2 and out == "" and err.startswith("error: [W007] ")
+    assert not (tmp_path / "o").exists()

@@ -75,6 +75,7 @@ def labels_yaml(row: AuditRow, first: AuditRow) -> str:
         "Exported from the workbench audit trail (review results export-overrides): a reviewer's",
         "override, not a hand-labelled case. Only decision and supported_code are the reviewer's;",
         "the other keys are null (not labelled, not scored).",
+        f"case: {_one_line(row.case_id)} (workbench key {_one_line(row.case_key)})",
         f"reviewer: {_one_line(row.reviewer)}",
         f"reviewed at: {_one_line(row.at)}",
         f"audit id: {row.id}",
