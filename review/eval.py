@@ -41,7 +41,7 @@ class GoldEvidence(Strict):
 class GoldLabels(Strict):
     decision: Decision
     supported_code: str | None
-    procedure_performed: bool
+    procedure_performed: bool | None  # null: not labelled (a reviewer's exported override)
     injected_muscles: list[GoldMuscle] | None = Field(default_factory=list)
     rules: dict[str, str] = Field(default_factory=dict)
     hard_cases: list[str] = Field(default_factory=list)
@@ -277,7 +277,10 @@ def _field_sets(
                 for t in facts.prior_treatments
             },
         ),
-        "procedure_performed": ({str(gold.procedure_performed)}, {str(facts.procedure_performed)}),
+        "procedure_performed": (
+            None if gold.procedure_performed is None else {str(gold.procedure_performed)},
+            {str(facts.procedure_performed)},
+        ),
         "injection_sites": (
             None if "injection_sites" not in gold.model_fields_set else {str(gold.injection_sites)},
             {str(sites)},

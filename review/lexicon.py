@@ -310,7 +310,9 @@ def _canonical_names(kind: str) -> dict[str, str]:
         if entry.name:
             out[entry.name.lower()] = entry.name
     for entry in load_lexicon(kind).entries:
-        for phrase in entry.phrases if entry.name else []:
+        if not entry.name:
+            continue
+        for phrase in entry.phrases:
             out.setdefault(phrase.lower(), entry.name)
     return out
 

@@ -170,6 +170,7 @@ ProcedureStatus = Literal[
 was set up (cancelled); refused by the patient (declined); an earlier one only (historical); said
 not to have been done (negated); another service instead; never mentioned; or ``unclear``: the
 notes do not settle it (no positive evidence, or documents that contradict each other)."""
+PriorResponse = Literal["improved", "no_relief", "unknown"]
 Outcome = Literal[
     "failed",
     "partial",
@@ -303,7 +304,7 @@ class Treatment(Fact):
 class PriorInjection(Fact):
     date: str | None = None
     muscles: list[str] = Field(default_factory=list)
-    response: Literal["improved", "no_relief", "unknown"] = "unknown"
+    response: PriorResponse = "unknown"
     percent_relief: int | None = None
     duration: str | None = None
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from review.errors import CaseError
-from review.schema import Case, Claim, ClaimLine, Document
+from review.schema import Case, Claim, ClaimLine, Document, Urgency
 
 CPT_SYSTEMS = {
     "http://www.ama-assn.org/go/cpt",
@@ -276,7 +276,7 @@ def _as_date(value) -> dt.date:
 
 
 PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/processpriority"
-URGENCY = {"stat": "expedited", "normal": "standard"}
+URGENCY: dict[str, Urgency] = {"stat": "expedited", "normal": "standard"}
 
 
 def _received_at(created) -> dt.datetime | None:
@@ -286,7 +286,7 @@ def _received_at(created) -> dt.datetime | None:
     return created if isinstance(created, dt.datetime) and created.utcoffset() is not None else None
 
 
-def _urgency(priority) -> str:
+def _urgency(priority) -> Urgency:
     """``Claim.priority`` (processpriority): ``stat`` is expedited, ``normal`` standard; any other
     code (``deferred``, a local one) is standard, not an error: urgency only orders the
     workbench's queue. The processpriority coding wins; a ``stat`` in another system still counts
@@ -430,9 +430,10 @@ def _decode(data: bytes | None, ctype: str, label: str):
     if ctype in HTML_TYPES:
         text = html_text(raw)
     elif ctype in CDA_TYPES:
-        text = cda_text(raw)
-        if text is None:
+        narrative = cda_text(raw)
+        if narrative is None:
             return None, f"{label} ({ctype}) is not a C-CDA document with narrative: not read"
+        text = narrative
     else:
         text = raw
     if not text.strip():

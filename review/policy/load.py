@@ -15,9 +15,10 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from review.errors import RulesError, did_you_mean
 from review.policy.expressions import check_reason_templates, compile_conditions, rule_names
@@ -25,6 +26,8 @@ from review.policy.model import CodesFile, Policy, Rule, RulesFile, Settings, Se
 from review.resources import bundled_dir
 from review.schema import POLICY_ID, Facts
 from review.yamlfile import load_yaml
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def rules_root() -> Path:
@@ -163,7 +166,7 @@ def _check_exclusion_groups(settings: Settings, path: Path) -> None:
     policy counts are ones the extractors report (R022); codes billed are listed kinds (R025)."""
     from review.lexicon import entry_attributes
 
-    def known(values, lexicon: str, what: str, field: str) -> None:
+    def known(values: list[str], lexicon: str, what: str, field: str) -> None:
         names = sorted(entry_attributes(lexicon))
         for value in values:
             if value not in names:
@@ -209,7 +212,7 @@ def policy_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def load_file(path: Path, model):
+def load_file(path: Path, model: type[M]) -> M:
     """One YAML file of a policy folder as ``model``: missing (R002), malformed (R004) or not
     what the model allows (R005)."""
     if not path.is_file():

@@ -23,7 +23,7 @@ from pathlib import Path
 from review.errors import RulesError, did_you_mean
 from review.policy.load import available_policies, load_file, policy_folders, rules_root
 from review.policy.model import SettingsFile
-from review.schema import Strict, date_of_service
+from review.schema import Case, Strict, date_of_service
 
 
 class RegistryFile(Strict):
@@ -144,7 +144,7 @@ def default_policy(root: Path | None = None) -> str:
     )
 
 
-def select_policy_id(case, root: Path | None = None) -> str:
+def select_policy_id(case: Case, root: Path | None = None) -> str:
     """The registry id a case is reviewed under when the operator gave no ``--policy``."""
     if case.policy:
         return case.policy

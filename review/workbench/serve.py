@@ -79,7 +79,11 @@ def serve(
     from review.workbench.clocks import load_clocks
 
     clock_settings = load_clocks(clocks) if clocks is not None else None  # before the slow part
-    source = load_cases(cases) if cases is not None else load_results(results)
+    if cases is not None:
+        source = load_cases(cases)
+    else:
+        assert results is not None  # exactly one of the two, checked above
+        source = load_results(results)
     app = create_app(
         source, db, allowed_hosts=allowed_hosts(host, allow_remote), clocks=clock_settings
     )

@@ -160,6 +160,12 @@ def _columns(con: sqlite3.Connection) -> list[str]:
     return [row[1] for row in con.execute("PRAGMA table_info(audit)")]
 
 
+def _audit_row(raw: dict[str, Any]) -> AuditRow:
+    """A row as read (a file from before the chain columns has None for them)."""
+    values: dict[str, Any] = {k: raw.get(k) for k in COLUMNS}
+    return AuditRow(**values)
+
+
 def read_chain(
     con: sqlite3.Connection,
     *,
@@ -171,7 +177,7 @@ def read_chain(
     cur = con.execute("SELECT * FROM audit ORDER BY id")
     names = [d[0] for d in cur.description]
     raw = [dict(zip(names, values, strict=True)) for values in cur]
-    rows = [AuditRow(**{k: r.get(k) for k in COLUMNS}) for r in raw]
+    rows = [_audit_row(r) for r in raw]
     check = chain.verify(raw, expect_head=expect_head, expect_rows=expect_rows)
     if check.ok:
         found = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()

@@ -1,6 +1,7 @@
 """The workbench's pages, one router per job: the queue, a case and its review form, the
-documentation request for a pended case, and the exports of reviewed decisions."""
+documentation request for a pended case, the exports of reviewed decisions, and the agreement
+between the pipeline and reviewers."""
 
-from review.workbench.routes import case, export, letters, queue
+from review.workbench.routes import agreement, case, export, letters, queue
 
-ROUTERS = (queue.router, case.router, letters.router, export.router)
+ROUTERS = (queue.router, case.router, letters.router, export.router, agreement.router)
