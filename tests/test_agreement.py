@@ -631,5 +631,5 @@ def test_export_needs_a_cases_folder(monkeypatch, capsys, tmp_path, example_trai
         str(tmp_path / "o"),
     ]
     code, out, err = run(monkeypatch, capsys, "results", "export-overrides", *args)
-    assert code == 2 and out == "" and err.startswith("error: [W007] ")
+    assert code == 2 and out == "" and err.startswith("error: [W002] ")
     assert not (tmp_path / "o").exists()

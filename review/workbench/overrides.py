@@ -139,7 +139,7 @@ def export_overrides(rows: list[AuditRow], cases: Path, out: Path) -> list[Expor
     """Export every case whose latest review is an override (see the module docstring)."""
     if not cases.is_dir():
         raise ReviewError(
-            "W007", "not a folder; give the --cases folder the workbench served", source=str(cases)
+            "W002", "not a folder; give the --cases folder the workbench served", source=str(cases)
         )
     first: dict[str, AuditRow] = {}
     latest: dict[str, AuditRow] = {}
