@@ -156,8 +156,7 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W004", "neither or both of --cases and --results", "Give exactly one of --cases DIR or --results DIR."),
     ErrorCode("W005", "the workbench's dependencies are not installed", "Install them with pip install -e '.[workbench]'."),
     ErrorCode("W006", "a CSRF secret that is too short", "Set REVIEW_WORKBENCH_SECRET to a long random value, or unset it for a random key per start."),
-    ErrorCode("W007", "the cases folder for an override export is not a folder", "Give --cases the folder the workbench served."),
-    ErrorCode("W008", "a --clocks file that cannot be used", "Fix the file named: `default` and `lines_of_business`, each with `expedited` and `standard` durations such as 72h or 7d (README, Reviewer workbench)."),
+    ErrorCode("W007", "a --clocks file that cannot be used", "Fix the file named: `default` and `lines_of_business`, each with `expedited` and `standard` durations such as 72h or 7d (README, Reviewer workbench)."),
 )
 # fmt: on
 

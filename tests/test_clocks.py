@@ -245,12 +245,12 @@ def test_bad_clocks_file_is_one_line_naming_the_file(tmp_path, text, says):
     with pytest.raises(ReviewError) as err:
         load_clocks(path)
     line = str(err.value)
-    assert err.value.code == "W008" and line.startswith(f"[W008] {path}")
+    assert err.value.code == "W007" and line.startswith(f"[W007] {path}")
     assert says in line and len(line.splitlines()) == 1
 
 
 def test_missing_clocks_file(tmp_path):
-    with pytest.raises(ReviewError, match=r"^\[W008\] .*nope.yaml: cannot be read"):
+    with pytest.raises(ReviewError, match=r"^\[W007\] .*nope.yaml: cannot be read"):
         load_clocks(tmp_path / "nope.yaml")
 
 
@@ -279,7 +279,7 @@ def test_serve_refuses_a_bad_clocks_file_before_loading_cases(tmp_path):
     )
     lines = run.stderr.splitlines()
     assert run.returncode == 2 and len(lines) == 1, run.stderr
-    assert lines[0].startswith(f"error: [W008] {path}: default.standard: 'a week'")
+    assert lines[0].startswith(f"error: [W007] {path}: default.standard: 'a week'")
 
 
 # --------------------------------------------------------------------------- one clock

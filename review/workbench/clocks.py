@@ -103,7 +103,7 @@ def _key(text: str) -> str:
 
 
 def load_clocks(path: str | Path) -> ClockSettings:
-    """Read and check a ``--clocks`` file; every problem is one line naming the file [W008]."""
+    """Read and check a ``--clocks`` file; every problem is one line naming the file [W007]."""
     from review.yamlfile import load_yaml
 
     path = Path(path)
@@ -113,7 +113,7 @@ def load_clocks(path: str | Path) -> ClockSettings:
     except (OSError, UnicodeDecodeError) as exc:
         why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
         raise ReviewError(
-            "W008",
+            "W007",
             f"{why}; give a UTF-8 YAML file of decision clock limits",
             source=str(path),
         ) from None
@@ -121,12 +121,12 @@ def load_clocks(path: str | Path) -> ClockSettings:
         data = load_yaml(text)
     except Exception as exc:  # yaml.YAMLError, RecursionError: one line either way
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ReviewError("W008", f"malformed YAML: {first}; {fix}", source=str(path)) from None
+        raise ReviewError("W007", f"malformed YAML: {first}; {fix}", source=str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ReviewError(
-            "W008",
+            "W007",
             f"expected a mapping with default and lines_of_business, got {type(data).__name__}; "
             f"{fix}",
             source=str(path),
@@ -144,12 +144,12 @@ def load_clocks(path: str | Path) -> ClockSettings:
             message = err["msg"].removeprefix("Value error, ")
         else:
             message = f"{err['msg']}; {fix}"
-        raise ReviewError("W008", message, source=str(path), field=where) from None
+        raise ReviewError("W007", message, source=str(path), field=where) from None
     seen: dict[str, str] = {}
     for name in settings.lines_of_business:
         if _key(name) in seen:
             raise ReviewError(
-                "W008",
+                "W007",
                 f"{seen[_key(name)]!r} and {name!r} name the same line of business; keep one",
                 source=str(path),
                 field="lines_of_business",
