@@ -25,8 +25,12 @@ def serve_command(
         str, typer.Option(help="Bind address (loopback unless --allow-remote).")
     ] = "127.0.0.1",
     db: Annotated[
-        Path, typer.Option(help="SQLite audit trail (append-only) of accepts and overrides.")
-    ] = Path("workbench-audit.sqlite"),
+        str,
+        typer.Option(
+            help="The append-only audit trail of accepts and overrides: an SQLite file path, or "
+            "postgresql+psycopg://USER:PASS@HOST/DB for a team."
+        ),
+    ] = "workbench-audit.sqlite",
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (notes are PHI).")
     ] = False,
@@ -43,7 +47,11 @@ def serve_command(
 @audit_app.command("verify")
 def audit_verify(
     db: Annotated[
-        Path, typer.Option(help="The workbench's SQLite audit trail (review serve --db).")
+        str,
+        typer.Option(
+            help="The workbench's audit trail (review serve --db): an SQLite file path or a "
+            "postgresql+psycopg:// URL."
+        ),
     ],
     expect_head: Annotated[
         str | None,
@@ -64,7 +72,16 @@ def audit_verify(
 
     Example: review audit verify --db workbench-audit.sqlite --expect-head 3f2a...
     """
-    from review.workbench.store import verify_file
+    try:
+        from review.workbench.store import verify_file
+    except ImportError as exc:
+        from review.errors import ReviewError
+
+        raise ReviewError(
+            "W005",
+            f"verifying the audit trail needs the workbench's optional dependencies ({exc.name} "
+            "is missing): pip install -e '.[workbench]'",
+        ) from None
 
     check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)
     typer.echo(f"ok: {check.rows} rows, head {check.head}")

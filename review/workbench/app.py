@@ -26,7 +26,8 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     secret: bytes | str | None = None,
 ) -> FastAPI:
-    """The app for one case source and one audit database.
+    """The app for one case source and one audit database (``db_path``: an SQLite file or a
+    ``postgresql+psycopg://`` URL, see :mod:`.database`).
 
     ``allowed_hosts``: Host header values accepted (default: loopback names and the test
     client's ``testserver``). ``secret``: the CSRF key (default ``REVIEW_WORKBENCH_SECRET``,

@@ -53,7 +53,7 @@ def serve(
     results: Path | None,
     host: str,
     port: int,
-    db: Path,
+    db: str | Path,
     allow_remote: bool = False,
 ) -> None:
     check_host(host, allow_remote)
@@ -78,20 +78,21 @@ def serve(
 
     source = load_cases(cases) if cases is not None else load_results(results)
     app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
-    broken = app.state.workbench.store.verify().broken
+    store = app.state.workbench.store
+    broken = store.verify().broken
     if broken is not None:
         from review.workbench.store import describe
 
         print(
-            f"warning: [A003] {db}: {describe(broken)}; the workbench shows this on every page "
-            "and refuses new reviews until the file is restored",
+            f"warning: [A003] {store.location}: {describe(broken)}; the workbench shows this on "
+            "every page and refuses new reviews until the trail is restored",
             file=sys.stderr,
             flush=True,
         )
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Workbench: http://{shown}:{port}/  ({len(source.entries)} case(s) from {source.root}; "
-        f"audit trail {db}). Ctrl+C to stop.",
+        f"audit trail {store.location}). Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,
     )
