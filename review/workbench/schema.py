@@ -89,7 +89,11 @@ def install_guards(conn) -> None:
             "WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal"
         ).all()
     )
-    conn.exec_driver_sql(PG_REFUSE)  # always: a function replaced by a no-op is restored too
+    from sqlalchemy import text
+
+    # always (a function replaced by a no-op is restored too); text(), since psycopg would take
+    # the % in it for a placeholder
+    conn.execute(text(PG_REFUSE))
     for name, event in PG_TRIGGERS.items():
         if name not in present:
             conn.exec_driver_sql(
