@@ -24,7 +24,7 @@ pytest.importorskip(
 )
 pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
 
-import audit_db
+import audit_db as shell
 from fastapi.testclient import TestClient
 
 from review.workbench.app import create_app
@@ -68,7 +68,7 @@ def token(client) -> str:
 
 
 def audit_rows(db) -> list[tuple]:
-    return audit_db.tuples(db)
+    return shell.tuples(db)
 
 
 def queue_ids(html: str) -> list[tuple[str, str]]:
@@ -216,10 +216,10 @@ def test_accept_records_the_recommendation(client, db):
 
 def test_audit_table_refuses_update_and_delete(client, db):
     assert override(client).status_code == 303
-    with pytest.raises(audit_db.db_errors(), match="append-only"):
-        audit_db.execute(db, "UPDATE audit SET to_decision = 'deny'")
-    with pytest.raises(audit_db.db_errors(), match="append-only"):
-        audit_db.execute(db, "DELETE FROM audit")
+    with pytest.raises(shell.db_errors(), match="append-only"):
+        shell.execute(db, "UPDATE audit SET to_decision = 'deny'")
+    with pytest.raises(shell.db_errors(), match="append-only"):
+        shell.execute(db, "DELETE FROM audit")
     assert len(audit_rows(db)) == 1 and audit_rows(db)[0][8] == "approve"
 
 

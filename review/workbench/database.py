@@ -151,7 +151,9 @@ def make_engine(target: Target, *, mode: str = "rw"):
         max_overflow=10,
         pool_pre_ping=True,
         pool_timeout=30,
-        connect_args={"connect_timeout": 10},
+        # no server-side prepared statements: a pooled connection's cached ``SELECT *`` plan would
+        # fail ("cached plan must not change result type") after the table changes
+        connect_args={"connect_timeout": 10, "prepare_threshold": None},
     )
 
 
