@@ -628,6 +628,41 @@ def test_the_workbench_banner_names_the_database_without_its_password(
     assert postgres_cluster.password not in html
 
 
+def test_serve_names_the_database_without_its_password(
+    postgres_cluster, postgres_url, monkeypatch, capsys
+):
+    uvicorn = pytest.importorskip("uvicorn")
+    from review.workbench.serve import serve
+
+    ran = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append(kw["port"]))
+    examples = Path(__file__).parents[1] / "examples" / "approve-cervical-tpi"
+    serve(cases=examples, results=None, host="127.0.0.1", port=8999, db=postgres_url)
+    err = capsys.readouterr().err
+    assert ran == [8999] and "audit trail postgresql+psycopg://postgres:***@127.0.0.1:" in err
+    write_trail(postgres_url, 2)
+    shell.execute(postgres_url, "SELECT setval(pg_get_serial_sequence('audit', 'id'), 9)")
+    serve(cases=examples, results=None, host="127.0.0.1", port=8999, db=postgres_url)
+    err = capsys.readouterr().err
+    assert "warning: [A003] postgresql+psycopg://postgres:***@" in err and "audit row 9" in err
+    assert postgres_cluster.password not in err
+
+
+def test_serve_refuses_a_wrong_password_before_reviewing_the_cases(postgres_url, monkeypatch):
+    pytest.importorskip("uvicorn")
+    import review.workbench.cases
+    from review.workbench.serve import serve
+
+    def never(*_a, **_k):
+        raise AssertionError("the cases were loaded before the database was opened")
+
+    monkeypatch.setattr(review.workbench.cases, "load_cases", never)
+    wrong = re.sub(r":[0-9a-f]{32}@", ":wrong-password-7@", postgres_url)
+    with pytest.raises(AuditError) as info:
+        serve(cases=Path("examples"), results=None, host="127.0.0.1", port=8999, db=wrong)
+    assert info.value.code == "A002" and "wrong-password-7" not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("db", "words"),
     [

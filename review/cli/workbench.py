@@ -71,17 +71,17 @@ def audit_verify(
     somewhere else (a ticket, a write-once store) and pass it back with --expect-head.
 
     Example: review audit verify --db workbench-audit.sqlite --expect-head 3f2a...
+    (or --db postgresql+psycopg://USER@HOST/DB, the password from PGPASSWORD or ~/.pgpass)
     """
-    try:
-        from review.workbench.store import verify_file
-    except ImportError as exc:
-        from review.errors import ReviewError
+    from review.errors import ReviewError
+    from review.workbench.store import verify_file
 
+    try:
+        check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)
+    except ImportError as exc:  # SQLAlchemy (or psycopg for a PostgreSQL URL) is not installed
         raise ReviewError(
             "W005",
             f"verifying the audit trail needs the workbench's optional dependencies ({exc.name} "
             "is missing): pip install -e '.[workbench]'",
         ) from None
-
-    check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)
     typer.echo(f"ok: {check.rows} rows, head {check.head}")

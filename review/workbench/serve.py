@@ -65,6 +65,8 @@ def serve(
             source="review serve",
         )
     try:
+        import alembic  # noqa: F401  (the audit trail's migrations)
+        import sqlalchemy  # noqa: F401
         import uvicorn
 
         from review.workbench.app import create_app
@@ -75,10 +77,11 @@ def serve(
             "pip install -e '.[workbench]'",
         ) from None
     from review.workbench.cases import load_cases, load_results
+    from review.workbench.store import AuditStore
 
+    store = AuditStore(db)  # first: a wrong --db fails before the cases are reviewed
     source = load_cases(cases) if cases is not None else load_results(results)
-    app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
-    store = app.state.workbench.store
+    app = create_app(source, store, allowed_hosts=allowed_hosts(host, allow_remote))
     broken = store.verify().broken
     if broken is not None:
         from review.workbench.store import describe
