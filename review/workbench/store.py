@@ -299,12 +299,14 @@ class AuditStore:
                         upgrade(conn)
                         install_guards(conn)
                 except errors as exc:
-                    raise AuditError(
-                        "A002",
+                    problem = (
                         f"not a workbench audit trail ({_reason(self.target, exc)}); give the "
-                        "audit file or a new path",
-                        source=self.location,
-                    ) from None
+                        "audit file or a new path"
+                        if self.target.is_sqlite
+                        else f"cannot set up the audit trail in this database "
+                        f"({_reason(self.target, exc)}); the role needs to own it or its schema"
+                    )
+                    raise AuditError("A002", problem, source=self.location) from None
         except BaseException:
             engine.dispose()
             raise
