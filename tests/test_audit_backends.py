@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import sqlite3
 import sys
 import threading
@@ -552,6 +553,51 @@ def test_an_adopted_file_keeps_detecting_an_edit_made_before_the_upgrade(tmp_pat
     with pytest.raises(AuditError, match=r"audit row 2 "):
         verify_file(path)
     assert store.snapshot().check.broken.row_id == 2
+
+
+def test_a_file_from_before_the_chain_is_chained_and_stamped_in_one_step(tmp_path):
+    path = tmp_path / "pre-chain.sqlite"
+    con = sqlite3.connect(path, isolation_level=None)
+    con.executescript(
+        SCHEMA_BEFORE_MIGRATIONS.replace("    rec_sha256 TEXT,\n", "")
+        .replace("    prev_hash TEXT NOT NULL,\n", "")
+        .replace(",\n    row_hash TEXT NOT NULL\n", "\n")
+    )
+    for i in (1, 2):
+        con.execute(
+            "INSERT INTO audit (at, reviewer, case_key, case_id, action, to_decision, reason,"
+            " provenance) VALUES (?, 'Old Nurse', 'k', 'C-1', 'accept', 'pend', ?, '{}')",
+            (f"2025-11-0{i}T09:00:00Z", f"old reason {i}"),
+        )
+    old = con.execute("SELECT * FROM audit ORDER BY id").fetchall()
+    con.close()
+    AuditStore(path)
+    rows = shell.rows(path)
+    assert [tuple(r.values())[:12] for r in rows] == old
+    assert [r["rec_sha256"] for r in rows] == [None, None]
+    assert_chain(rows)
+    assert _versions(path) == ["0001"]
+
+
+def test_a_role_that_cannot_create_the_table_is_told_so(postgres_cluster, postgres_url):
+    name = f"r_{secrets.token_hex(4)}"
+    admin = postgres_cluster.admin()
+    admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw-{name}'")
+    schema = re.search(r"search_path%3D(\w+)", postgres_url).group(1)
+    admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {name}")  # it may look, not create
+    try:
+        url = postgres_url.replace(f"postgres:{postgres_cluster.password}@", f"{name}:pw-{name}@")
+        with pytest.raises(AuditError) as info:
+            AuditStore(url)
+        assert info.value.code == "A002"
+        assert "cannot set up the audit trail" in str(info.value)
+        assert "permission denied" in str(info.value) and f"pw-{name}" not in str(info.value)
+    finally:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
+        )
+        admin.execute(f"DROP OWNED BY {name}")
+        admin.execute(f"DROP ROLE {name}")
 
 
 def _tables(path: Path) -> set[str]:
