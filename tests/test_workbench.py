@@ -3,7 +3,8 @@ append-only audit trail, CSRF, CSP, documentation requests, exports, and the bin
 
 Posts go the way a browser sends them: the token read from the page's form, the session cookie the
 server set, and ``Origin`` naming the workbench (tests/security/ attacks the CSRF and audit
-defences themselves)."""
+defences themselves). Every test that uses the ``db`` fixture runs twice: on an SQLite file and on
+a real PostgreSQL server (conftest.py; tests/test_audit_backends.py tests the store on both)."""
 
 from __future__ import annotations
 
