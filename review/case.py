@@ -60,7 +60,7 @@ def load_case(path: str | Path, *, max_note_chars: int = MAX_NOTE_CHARS) -> Case
 
 
 def parse_json(text: str, source: str) -> Any:
-    """``json.loads`` with every failure as a coded input error (C003), deep nesting included."""
+    """``json.loads`` with every failure as a coded input error: C003 malformed, C017 nested too deeply."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -71,7 +71,7 @@ def parse_json(text: str, source: str) -> Any:
         ) from None
     except RecursionError:
         raise CaseError(
-            "C003",
+            "C017",
             "JSON nested too deeply to be a case; check the export",
             source=source,
         ) from None
@@ -82,7 +82,7 @@ def case_from_dict(
 ) -> Case:
     """Validate a case mapping (from JSON, YAML or a JSONL line) and read its note files."""
     if not isinstance(data, dict):
-        raise CaseError("C004", f"expected a JSON object, got {type(data).__name__}", source=source)
+        raise CaseError("C012", f"expected a JSON object, got {type(data).__name__}", source=source)
     if "resourceType" in data:  # FHIR: a Da Vinci PAS Claim/$submit Bundle
         from review.fhir.bundle import case_from_bundle
 
@@ -113,7 +113,7 @@ def case_from_dict(
         if doc.path:
             if base_dir is None:
                 raise CaseError(
-                    "C005",
+                    "C018",
                     "document has a 'path' but the case has no folder; inline the text",
                     source=source,
                     field=field,
@@ -151,7 +151,7 @@ def _case_from_file(path: Path, max_note_chars: int) -> Case:
             ) from None
         except RecursionError:
             raise CaseError(
-                "C003", "YAML nested too deeply to be a case; check the export", source=str(path)
+                "C017", "YAML nested too deeply to be a case; check the export", source=str(path)
             ) from None
     else:
         data = parse_json(raw, str(path))
@@ -243,14 +243,14 @@ def _check_codes(case: Case, source: str) -> None:
     for i, line in enumerate(case.claim.lines):
         if not CPT_OR_HCPCS.match(line.code):
             raise CaseError(
-                "C004",
+                "C013",
                 f"{line.code!r} is not a CPT or HCPCS code (5 characters, e.g. 20552)",
                 source=source,
                 field=f"claim.lines[{i}].code",
             )
         if not 1 <= line.units <= MAX_UNITS:
             raise CaseError(
-                "C004",
+                "C014",
                 f"units must be at least 1 and at most {MAX_UNITS:,}, got {_short_int(line.units)}",
                 source=source,
                 field=f"claim.lines[{i}].units",
@@ -258,7 +258,7 @@ def _check_codes(case: Case, source: str) -> None:
         for j, dx in enumerate(line.diagnoses):
             if not ICD10_SHAPE.match(dx.strip().upper()):
                 raise CaseError(
-                    "C004",
+                    "C015",
                     f"{dx!r} is not shaped like an ICD-10-CM code (e.g. M79.18)",
                     source=source,
                     field=f"claim.lines[{i}].diagnoses[{j}]",
@@ -266,7 +266,7 @@ def _check_codes(case: Case, source: str) -> None:
     for i, item in enumerate(case.history):
         if not CPT_OR_HCPCS.match(item.code):
             raise CaseError(
-                "C004",
+                "C013",
                 f"{item.code!r} is not a CPT or HCPCS code",
                 source=source,
                 field=f"history[{i}].code",

@@ -72,7 +72,8 @@ def build_index_data() -> dict:
     """Valid and billable codes, read from simple-icd-10-cm (about 2 s: it parses its XML)."""
     import simple_icd_10_cm as icd
 
-    billable, nonbillable = [], []
+    billable: list[str] = []
+    nonbillable: list[str] = []
     for code in icd.get_all_codes(with_dots=True):
         if icd.is_chapter_or_block(code):
             continue

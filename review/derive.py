@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TYPE_CHECKING
 
-from review.schema import Case, Derived, Facts, date_of_service
+from review.schema import Case, Derived, Facts, HistoryItem, date_of_service
+
+if TYPE_CHECKING:
+    from review.policy.model import Policy, Settings
 
 
-def derive(case: Case, facts: Facts, policy) -> Derived:
+def derive(case: Case, facts: Facts, policy: Policy) -> Derived:
     """Compute the rule symbols for one case under one policy's settings and code lists."""
     settings = policy.settings
     d = Derived()
@@ -42,7 +46,7 @@ def derive(case: Case, facts: Facts, policy) -> Derived:
     return d
 
 
-def _claim(d: Derived, case: Case, dos: dt.date | None, settings) -> None:
+def _claim(d: Derived, case: Case, dos: dt.date | None, settings: Settings) -> None:
     claim = case.claim
     if claim is None:
         return
@@ -65,7 +69,7 @@ def _claim(d: Derived, case: Case, dos: dt.date | None, settings) -> None:
     )
 
 
-def _sites(d: Derived, facts: Facts, count_sides: bool, policy) -> None:
+def _sites(d: Derived, facts: Facts, count_sides: bool, policy: Policy) -> None:
     d.procedure_performed = facts.procedure_performed
     d.procedure_status = facts.procedure_status
     d.procedure_status_reason = facts.procedure_status_reason or ""
@@ -86,7 +90,7 @@ def _sites(d: Derived, facts: Facts, count_sides: bool, policy) -> None:
     d.code_supported = bool(d.billed_code) and d.billed_code == d.supported_code
 
 
-def _exclusions(d: Derived, facts: Facts, settings) -> None:
+def _exclusions(d: Derived, facts: Facts, settings: Settings) -> None:
     performed = sorted({e.kind for e in facts.excluded_services if e.performed})
     d.excluded_performed = performed
     d.excluded_mentioned_not_performed = sorted(
@@ -101,7 +105,7 @@ def _exclusions(d: Derived, facts: Facts, settings) -> None:
         d.supported_code = ""
 
 
-def _diagnoses(d: Derived, facts: Facts, policy) -> None:
+def _diagnoses(d: Derived, facts: Facts, policy: Policy) -> None:
     if not d.claim_diagnoses:
         d.diagnosis_rationale_documented = bool(facts.diagnosis_rationale)
         return
@@ -124,7 +128,7 @@ def _diagnoses(d: Derived, facts: Facts, policy) -> None:
     d.diagnosis_rationale_documented = bool(facts.diagnosis_rationale)
 
 
-def _exam(d: Derived, facts: Facts, policy) -> None:
+def _exam(d: Derived, facts: Facts, policy: Policy) -> None:
     first_line = set(policy.settings.first_line_muscles)
     d.first_line_muscles_injected = sorted(
         {m.name for m in facts.injected_muscles if m.name in first_line}
@@ -155,7 +159,7 @@ def _conservative(d: Derived, facts: Facts) -> None:
     )
 
 
-def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings) -> None:
+def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings: Settings) -> None:
     procedure_codes = settings.procedure_codes
     prior_history = [
         h
@@ -191,7 +195,9 @@ def _repeat(d: Derived, case: Case, facts: Facts, dos: dt.date | None, settings)
     d.prior_relief_weeks = max(weeks, default=-1)
 
 
-def _intervals(d: Derived, facts: Facts, prior_history, dos: dt.date | None) -> None:
+def _intervals(
+    d: Derived, facts: Facts, prior_history: list[HistoryItem], dos: dt.date | None
+) -> None:
     """Days since the last earlier injection, and since the last one at a muscle injected today."""
     if dos is None:
         return

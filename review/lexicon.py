@@ -211,7 +211,7 @@ def load_context() -> ContextLexicon:
             try:
                 token_pattern(pattern, classes)
             except ValueError as exc:
-                raise ResourceError("L003", str(exc), source=str(path), field=where) from None
+                raise ResourceError("L005", str(exc), source=str(path), field=where) from None
         for phrase in entry.phrases:
             key = " ".join(phrase.lower().split())
             if key in seen:
@@ -276,7 +276,7 @@ def load_lexicon(kind: str) -> Lexicon:
                 token_pattern(pattern, load_vocab().classes)
             except ValueError as exc:
                 raise ResourceError(
-                    "L003", str(exc), source=str(path), field=f"entries[{i}]"
+                    "L005", str(exc), source=str(path), field=f"entries[{i}]"
                 ) from None
     return lexicon
 
@@ -310,7 +310,9 @@ def _canonical_names(kind: str) -> dict[str, str]:
         if entry.name:
             out[entry.name.lower()] = entry.name
     for entry in load_lexicon(kind).entries:
-        for phrase in entry.phrases if entry.name else []:
+        if not entry.name:
+            continue
+        for phrase in entry.phrases:
             out.setdefault(phrase.lower(), entry.name)
     return out
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -168,7 +169,7 @@ def case_policy(case: Case, config: ReviewConfig) -> Policy:
     return resolve_policy(config.policy) if config.policy else load_policy(select_policy_id(case))
 
 
-def _inputs(case: Case, derived: Derived, facts: Facts, policy: Policy) -> dict:
+def _inputs(case: Case, derived: Derived, facts: Facts, policy: Policy) -> dict[str, Any]:
     return rule_inputs(derived, facts, policy, case, date_of_service(case))
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class BatchProgress:
@@ -13,8 +17,8 @@ class BatchProgress:
         self.every = every
         self.tty = sys.stderr.isatty()
         self._last = 0.0
-        self._bar = None
-        self._task = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
         self.done = 0  # cases written so far (for the line printed when a run is interrupted)
 
     def __enter__(self) -> BatchProgress:
@@ -43,7 +47,7 @@ class BatchProgress:
     def update(self, stats, record) -> None:
         self.done = stats.done
         rate = f"{stats.done / stats.elapsed:.1f} cases/s" if stats.elapsed else ""
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:  # set together in __enter__
             self._bar.update(self._task, completed=stats.done, rate=rate, errors=stats.errors)
         elif time.monotonic() - self._last >= self.every:
             self._last = time.monotonic()

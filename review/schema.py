@@ -115,6 +115,7 @@ ProcedureStatus = Literal[
 was set up (cancelled); refused by the patient (declined); an earlier one only (historical); said
 not to have been done (negated); another service instead; never mentioned; or ``unclear``: the
 notes do not settle it (no positive evidence, or documents that contradict each other)."""
+PriorResponse = Literal["improved", "no_relief", "unknown"]
 Outcome = Literal[
     "failed",
     "partial",
@@ -248,7 +249,7 @@ class Treatment(Fact):
 class PriorInjection(Fact):
     date: str | None = None
     muscles: list[str] = Field(default_factory=list)
-    response: Literal["improved", "no_relief", "unknown"] = "unknown"
+    response: PriorResponse = "unknown"
     percent_relief: int | None = None
     duration: str | None = None
 
@@ -427,12 +428,15 @@ class LlmUsage(BaseModel):
     output_tokens: int = 0
 
 
+ExtractorFamily = Literal["offline", "llm", "hybrid"]
+
+
 class Provenance(BaseModel):
     version: str
     policy: str
     rules_sha256: str
     policy_version: str | None = None  # the policy's registry version (settings.yaml)
-    extractor: Literal["offline", "llm", "hybrid"] = "offline"  # the extractor's family
+    extractor: ExtractorFamily = "offline"  # the extractor's family (review.extract.registry)
     model: str | None = None
     prompt: str | None = None
     lexicons_sha256: str | None = None

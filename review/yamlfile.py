@@ -5,12 +5,17 @@ lexicon's patterns)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import yaml
 
-_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # a class mypy can subclass; libyaml's loader offers the same methods
+    _BASE = yaml.SafeLoader
+else:
+    _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BASE):  # type: ignore[misc, valid-type]
+class _Loader(_BASE):
     pass
 
 

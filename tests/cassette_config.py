@@ -39,18 +39,27 @@ def _body_bytes(request) -> bytes:
     return b"".join(body)  # an iterator body (not used by httpx2, handled for safety)
 
 
+def _json_bodies(r1, r2) -> tuple[object, object] | None:
+    """Both bodies parsed as JSON; None when they are not JSON and equal byte for byte (an
+    AssertionError when they differ)."""
+    b1, b2 = _body_bytes(r1), _body_bytes(r2)
+    try:
+        return json.loads(b1 or b"null"), json.loads(b2 or b"null")
+    except ValueError:
+        if b1 != b2:
+            raise AssertionError("bodies differ (not JSON)") from None
+        return None
+
+
 def json_body(r1, r2) -> None:
     """vcrpy matcher: the two bodies are equal as JSON (or byte for byte when not JSON).
 
     Raises AssertionError naming the first differing top-level key, which vcrpy shows when a
     replayed request is not in the cassette."""
-    b1, b2 = _body_bytes(r1), _body_bytes(r2)
-    try:
-        j1, j2 = json.loads(b1 or b"null"), json.loads(b2 or b"null")
-    except ValueError:
-        if b1 != b2:
-            raise AssertionError("bodies differ (not JSON)") from None
+    bodies = _json_bodies(r1, r2)
+    if bodies is None:
         return
+    j1, j2 = bodies
     if j1 == j2:
         return
     if isinstance(j1, dict) and isinstance(j2, dict):
@@ -78,14 +87,10 @@ def _shape(body: object) -> object:
 def llm_request(r1, r2) -> None:
     """vcrpy matcher: the same model, message roles and response schema (bodies that are not
     JSON must be equal byte for byte). Raises AssertionError naming what differs."""
-    b1, b2 = _body_bytes(r1), _body_bytes(r2)
-    try:
-        j1, j2 = json.loads(b1 or b"null"), json.loads(b2 or b"null")
-    except ValueError:
-        if b1 != b2:
-            raise AssertionError("bodies differ (not JSON)") from None
+    bodies = _json_bodies(r1, r2)
+    if bodies is None:
         return
-    s1, s2 = _shape(j1), _shape(j2)
+    s1, s2 = _shape(bodies[0]), _shape(bodies[1])
     if s1 == s2:
         return
     if isinstance(s1, dict) and isinstance(s2, dict):

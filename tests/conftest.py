@@ -74,6 +74,7 @@ def review_text(
 
 
 os.environ.setdefault("REVIEW_RULES_DIR", str(ROOT / "rules"))
+os.environ.setdefault("REVIEW_POLICY_DIR", "")  # never the user's ~/.config/tpi-review/policies
 
 
 def pytest_addoption(parser):

@@ -471,7 +471,7 @@ def test_a_database_whose_audit_table_was_dropped_is_not_recreated_empty(audit_d
     shell.execute(audit_db, "DROP TABLE audit")
     with pytest.raises(AuditError) as info:
         AuditStore(audit_db)
-    assert info.value.code == "A002" and "the audit table is gone" in str(info.value)
+    assert info.value.code == "A003" and "the audit table is gone" in str(info.value)
     with pytest.raises(AuditError, match=r"^\[A002\] "):
         verify_file(audit_db)
 
@@ -589,7 +589,7 @@ def test_a_role_that_cannot_create_the_table_is_told_so(postgres_cluster, postgr
         url = postgres_url.replace(f"postgres:{postgres_cluster.password}@", f"{name}:pw-{name}@")
         with pytest.raises(AuditError) as info:
             AuditStore(url)
-        assert info.value.code == "A002"
+        assert info.value.code == "A010"
         assert "cannot set up the audit trail" in str(info.value)
         assert "permission denied" in str(info.value) and f"pw-{name}" not in str(info.value)
     finally:
@@ -642,12 +642,12 @@ def test_a_password_is_never_printed(postgres_cluster, postgres_url, monkeypatch
     wrong = postgres_url.replace(password, "not-the-password-42")
     for args in (["--db", wrong], ["--db", wrong.replace("+psycopg", "")]):
         code, out, err = cli(monkeypatch, capsys, "audit", "verify", *args)
-        assert code == 2 and err.startswith("error: [A002] ")
+        assert code == 2 and err.startswith("error: [A009] ")
         assert "password authentication failed" in err
         assert "not-the-password-42" not in out + err and "Traceback" not in err
     with pytest.raises(AuditError) as info:
         AuditStore(wrong)
-    assert info.value.code == "A002" and "not-the-password-42" not in str(info.value)
+    assert info.value.code == "A009" and "not-the-password-42" not in str(info.value)
 
 
 def test_the_workbench_banner_names_the_database_without_its_password(
@@ -706,26 +706,26 @@ def test_serve_refuses_a_wrong_password_before_reviewing_the_cases(postgres_url,
     wrong = re.sub(r":[0-9a-f]{32}@", ":wrong-password-7@", postgres_url)
     with pytest.raises(AuditError) as info:
         serve(cases=Path("examples"), results=None, host="127.0.0.1", port=8999, db=wrong)
-    assert info.value.code == "A002" and "wrong-password-7" not in str(info.value)
+    assert info.value.code == "A009" and "wrong-password-7" not in str(info.value)
 
 
 @pytest.mark.parametrize(
-    ("db", "words"),
+    ("db", "expected", "words"),
     [
-        ("mysql://root:hunter2hunter2@127.0.0.1/audit", "unsupported database 'mysql'"),
-        ("postgresql+psycopg2://u:hunter2hunter2@127.0.0.1/audit", "psycopg 3"),
-        ("sqlite://", "in-memory"),
-        ("postgresql+psycopg://u:hunter2hunter2@127.0.0.1:1/audit", "cannot open"),
-        ("postgresql://u@127.0.0.1:1/audit?password=hunter2hunter2", "cannot open"),
+        ("mysql://root:hunter2hunter2@127.0.0.1/audit", "A008", "unsupported database 'mysql'"),
+        ("postgresql+psycopg2://u:hunter2hunter2@127.0.0.1/audit", "A008", "psycopg 3"),
+        ("sqlite://", "A008", "in-memory"),
+        ("postgresql+psycopg://u:hunter2hunter2@127.0.0.1:1/audit", "A009", "cannot connect"),
+        ("postgresql://u@127.0.0.1:1/audit?password=hunter2hunter2", "A009", "cannot connect"),
     ],
 )
-def test_a_bad_url_is_one_coded_line_without_its_password(db, words, monkeypatch, capsys):
+def test_a_bad_url_is_one_coded_line_without_its_password(db, expected, words, monkeypatch, capsys):
     with pytest.raises(AuditError) as info:
         AuditStore(db)
-    assert info.value.code == "A002" and words in str(info.value)
+    assert info.value.code == expected and words in str(info.value)
     assert "hunter2hunter2" not in str(info.value)
     code, out, err = cli(monkeypatch, capsys, "audit", "verify", "--db", db)
-    assert code == 2 and out == "" and err.startswith("error: [A002] ")
+    assert code == 2 and out == "" and err.startswith(f"error: [{expected}] ")
     assert "hunter2hunter2" not in err and "Traceback" not in err
 
 

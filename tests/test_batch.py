@@ -95,10 +95,10 @@ def test_bad_records_become_error_records_and_the_rest_finish(tmp_path):
     assert stats.done == 9 and stats.errors == 6
     expected_errors = {
         "mixed.jsonl:2": "C003",
-        "mixed.jsonl:3": "C004",
+        "mixed.jsonl:3": "C016",
         "mixed.jsonl:4": "C002",
         "mixed.jsonl:5": "C008",
-        "mixed.jsonl:6": "C004",
+        "mixed.jsonl:6": "C012",
         "mixed.jsonl:8": "B003",
     }
     for source_line, code in expected_errors.items():

@@ -159,3 +159,40 @@ def test_an_unknown_extractor_is_refused_naming_the_known_ones():
 
     with pytest.raises(ReviewError, match=r"\[E003\] unknown extractor 'ofline'.*'offline'"):
         BatchOptions(extractor="ofline")
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_a_versioned_extractor_name_runs_the_llm_path_like_its_alias(tmp_path):
+    """`--extractor llm.v1` is the LLM extractor: threads, the prompt in the manifest, and the
+    versioned id in every recommendation (not a silent fall-back to the offline path)."""
+    with standin_server() as server:
+        server.script(ok(NOTHING), ok(NOTHING))
+        options = BatchOptions(
+            extractor="llm.v1",
+            concurrency=2,
+            llm_config=str(_llm_config(tmp_path / "llm.yaml", server)),
+        )
+        stats = run_batch(_notes(tmp_path / "notes.jsonl", 2), tmp_path / "out", options)
+        assert len(server.requests) == 2
+    assert stats.errors == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["prompt_sha256"] and manifest["llm"]["model"] == MODEL
+    provenance = [r["recommendation"]["provenance"] for r in _records(tmp_path / "out")]
+    assert {(p["extractor"], p["extractor_id"], p["model"]) for p in provenance} == {
+        ("llm", "llm.v1", MODEL)
+    }
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_concurrency_defaults_to_the_endpoint_setting(tmp_path):
+    """Without --concurrency, LLM requests in flight follow REVIEW_LLM_MAX_CONCURRENCY
+    (max_concurrency in the LLM config), recorded in the manifest."""
+    with standin_server() as server:
+        server.script(*[ok(NOTHING) for _ in range(3)])
+        config = _llm_config(tmp_path / "llm.yaml", server)
+        settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+        config.write_text(yaml.safe_dump({**settings, "max_concurrency": 3}), encoding="utf-8")
+        options = BatchOptions(extractor="llm", llm_config=str(config))
+        run_batch(_notes(tmp_path / "notes.jsonl", 3), tmp_path / "out", options)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["options"]["concurrency"] == 3

@@ -95,19 +95,19 @@ CASES = [
     (
         "bad CPT",
         lambda p: _with(p, claim__lines__0__code="2055"),
-        "C004",
+        "C013",
         "claim.lines[0].code: '2055' is not a CPT",
     ),
     (
         "bad ICD shape",
         lambda p: _with(p, claim__lines__0__diagnoses=["hello"]),
-        "C004",
+        "C015",
         "diagnoses[0]",
     ),
     (
         "zero units",
         lambda p: _with(p, claim__lines__0__units=0),
-        "C004",
+        "C014",
         "units must be at least 1",
     ),
     ("unknown key", lambda p: _with(p, claimz=1), "C004", "claimz"),
@@ -140,7 +140,7 @@ CASES = [
     (
         "not an object",
         lambda p: (p / "case.json").write_text("[1, 2]") and p,
-        "C004",
+        "C012",
         "expected a JSON object",
     ),
 ]

@@ -175,7 +175,7 @@ def test_an_entry_that_ends_before_it_starts_fails(rules_copy):
     _edit_settings(rules_copy / LCD, effective_to="2020-01-01")
     with pytest.raises(RulesError) as info:
         registry(rules_copy)
-    assert str(info.value).startswith("[R024]")
+    assert str(info.value).startswith("[R027]")
 
 
 # ----------------------------------------------------------------------------- the commands
@@ -250,3 +250,62 @@ def test_review_case_compare_out_to_a_folder_is_bad_input_not_a_crash(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "[C010]" in out.stderr and "it is a folder" in out.stderr
     assert list(tmp_path.iterdir()) == []  # nothing partial left beside it
+
+
+def _user_policy(base, policy_id: str, payer: str):
+    """A copy of the bundled HPHC policy under another id and payer: an analyst's own policy."""
+    import shutil
+
+    folder = base / policy_id
+    shutil.copytree(ROOT / "rules" / HPHC, folder)
+    for name in ("settings.yaml", "rules.yaml"):
+        path = folder / name
+        text = path.read_text(encoding="utf-8").replace(f"policy: {HPHC}", f"policy: {policy_id}")
+        path.write_text(text.replace("Harvard Pilgrim Health Care  #", f"{payer}  #"), "utf-8")
+    return folder
+
+
+def _cli_env(env: dict, *args):
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "review.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+
+
+def test_a_user_policy_directory_adds_policies_to_the_registry(tmp_path):
+    _user_policy(tmp_path, "acme-tpi", "Acme Health")
+    env = {"REVIEW_POLICY_DIR": str(tmp_path)}
+    listed = _cli_env(env, "rules", "policies")
+    assert listed.returncode == 0, listed.stderr
+    assert "acme-tpi" in listed.stdout and HPHC in listed.stdout and LCD in listed.stdout
+    out = _cli_env(
+        env,
+        "case",
+        str(ROOT / "examples/approve-cervical-tpi"),
+        "--policy",
+        "acme-tpi",
+        "-f",
+        "json",
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["provenance"]["policy"] == "acme-tpi"
+    # without the variable the id is unknown again: nothing but the operator's setting adds it
+    plain = _cli_env({"REVIEW_POLICY_DIR": ""}, "rules", "list", "--policy", "acme-tpi")
+    assert plain.returncode == 2 and "[R001]" in plain.stderr
+
+
+def test_a_user_policy_reusing_a_bundled_id_is_an_error_naming_both_places(tmp_path):
+    _user_policy(tmp_path, HPHC, "Acme Health")
+    out = _cli_env({"REVIEW_POLICY_DIR": str(tmp_path)}, "rules", "policies")
+    assert out.returncode == 2, out.stdout
+    assert "[R028]" in out.stderr and str(tmp_path) in out.stderr and "rename" in out.stderr
+
+
+def test_a_missing_user_policy_directory_is_an_error_not_silence(tmp_path):
+    out = _cli_env({"REVIEW_POLICY_DIR": str(tmp_path / "nope")}, "rules", "policies")
+    assert out.returncode == 2 and "REVIEW_POLICY_DIR is not a folder" in out.stderr

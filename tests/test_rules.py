@@ -254,6 +254,17 @@ def test_a_runtime_error_is_a_coded_finding_not_a_pass(policy_copy):
     assert str(info.value).startswith("[R020]")
 
 
+def test_exclusion_signals_that_are_not_a_mapping_are_a_coded_error():
+    """A rule test case whose exclusion_signals is a list is R017 at that field, not a crash."""
+    from review.policy.check import RuleTestCase
+
+    case = RuleTestCase(name="x", symbols={"exclusion_signals": ["acupuncture"]}, expect={})
+    with pytest.raises(RulesError) as info:
+        case_statuses(load_policy("hphc-tpi"), case)
+    assert str(info.value).startswith("[R017]")
+    assert info.value.field == "exclusion_signals"
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "case_name", "rule", "was", "now"),
     [

@@ -28,12 +28,13 @@ def run_engine(
     """The items' records, in the order they finish, from the engine the options choose."""
     if options.engine == "ray":
         return _run_ray(items, config, options)
-    if options.extractor == "offline" and options.workers > 1:
+    if not options.uses_llm and options.workers > 1:
         return _run_processes(items, config, options.workers)
     if options.workers > 1:
         return _run_processes_with_threads(items, config, options)
-    if options.extractor != "offline" and options.concurrency > 1:
-        return _run_threads(items, config, options.concurrency)
+    concurrency = options.concurrency or 1  # resolved by the run (None: the endpoint's setting)
+    if options.uses_llm and concurrency > 1:
+        return _run_threads(items, config, concurrency)
     return (review_item(item, config) for item in items)
 
 
@@ -156,7 +157,7 @@ def _run_processes_with_threads(items: Iterable[WorkItem], config, options: Batc
             "tokens_per_minute": _share(config.tokens_per_minute, options.workers),
         }
     )
-    per_process = max(1, options.concurrency // options.workers)
+    per_process = max(1, (options.concurrency or 1) // options.workers)
     context = multiprocessing.get_context("spawn")
     outbox = context.Queue()
     inboxes = [context.Queue() for _ in range(options.workers)]
@@ -250,7 +251,7 @@ def _run_ray(items: Iterable[WorkItem], config, options: BatchOptions):
         return review_item(item, config)
 
     config_ref = ray.put(config)
-    window = max(options.workers, options.concurrency, 1) * 4
+    window = max(options.workers, options.concurrency or 1, 1) * 4
     pending: list = []
     for item in items:
         pending.append(remote_review.remote(item, config_ref))

@@ -155,10 +155,10 @@ def _line_item(path: Path, lineno: int, line: bytes) -> Iterator[WorkItem]:
         )
         return
     except RecursionError:
-        yield WorkItem(source, error="JSON nested too deeply to be a case", error_code="C003")
+        yield WorkItem(source, error="JSON nested too deeply to be a case", error_code="C017")
         return
     if not isinstance(data, dict):
-        yield WorkItem(source, error="line is not a JSON object", error_code="C004")
+        yield WorkItem(source, error="line is not a JSON object", error_code="C012")
         return
     yield WorkItem(source, data=data)
 
@@ -230,7 +230,7 @@ def case_from_item(item: WorkItem):
     ):  # a note record: {"id", "text"} -> an audit case
         if not isinstance(data.get("text"), str):
             raise CaseError(
-                "C004",
+                "C016",
                 "note record needs a string 'text' (or a case with 'documents')",
                 source=item.source,
             )

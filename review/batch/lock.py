@@ -8,6 +8,7 @@ import contextlib
 import errno
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,10 @@ from pathlib import Path
 from review.batch.results import write_error
 from review.errors import ReviewError
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no folder lock (documented)
+if sys.platform == "win32":  # not POSIX: no folder lock (documented)
     fcntl = None
+else:
+    import fcntl
 
 
 LOCK = ".lock"

@@ -161,7 +161,7 @@ def build_manifest(
         "settings": policy.settings.model_dump(mode="json"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if options.extractor != "offline":
+    if options.uses_llm:
         from review.extract.llm.prompts import load_prompt
 
         manifest["prompt_sha256"] = load_prompt(options.prompt).sha256

@@ -20,7 +20,7 @@ class BatchOptions(BaseModel):
     policy: str | None = None
     prompt: str = "extract_facts/v1"
     workers: int = 1
-    concurrency: int = 4
+    concurrency: int | None = None  # LLM requests in flight; None: REVIEW_LLM_MAX_CONCURRENCY
     engine: Literal["local", "ray"] = "local"
     limit: int | None = None
     resume: bool = False
@@ -31,11 +31,15 @@ class BatchOptions(BaseModel):
     rate_window_seconds: float = 60.0  # the limiter's window (shorter only in tests and benchmarks)
     llm_config: str | None = None
 
+    @property
+    def uses_llm(self) -> bool:
+        return extractor_spec(self.extractor).uses_llm
+
     @model_validator(mode="after")
     def _budgets_split(self) -> BatchOptions:
         """With LLM workers in several processes each gets an equal share of the budgets; a
         share of 0 would be no limit at all, so a budget smaller than --workers is refused."""
-        if self.workers > 1 and self.engine == "local" and extractor_spec(self.extractor).uses_llm:
+        if self.workers > 1 and self.engine == "local" and self.uses_llm:
             for flag, budget in (
                 ("--rpm", self.requests_per_minute),
                 ("--tpm", self.tokens_per_minute),
@@ -61,7 +65,7 @@ def review_config(options: BatchOptions) -> ReviewConfig:
     from review.pipeline import ReviewConfig
 
     llm: dict = {}
-    if extractor_spec(options.extractor).uses_llm:
+    if options.uses_llm:
         from review.extract.llm.client import LLMSettings
 
         llm = {

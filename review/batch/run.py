@@ -75,6 +75,9 @@ def _run_locked(input_path: Path, out: Path, options: BatchOptions, progress) ->
     # the operator's --policy (a registry id or a folder); cases name registry ids only
     policy = resolve_policy(options.policy) if options.policy else load_policy()
     config = review_config(options)
+    if options.concurrency is None:  # LLM requests in flight: the endpoint's setting decides
+        concurrency = config.llm.max_concurrency if config.llm is not None else 1
+        options = options.model_copy(update={"concurrency": concurrency})
     manifest = build_manifest(input_path, identity, options, policy, config)
     if options.resume and has_results:
         manifest["forced_resumes"] = check_resume(out, manifest, input_path, options)

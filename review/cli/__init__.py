@@ -1,5 +1,6 @@
 """The ``review`` command line: the top-level app, its ``--debug`` flag and the ``main`` entry point.
-Each command group lives in its own module (case, batch, eval, rules, prompts, results, workbench).
+Each command group lives in its own module (case, batch, eval, rules, prompts, results, workbench,
+errors).
 
 Exit codes: 0 a review was produced (whatever the decision); 2 bad input (one line naming the input
 and what to do); 1 an internal error (one line; ``--debug`` shows the traceback).
@@ -15,6 +16,7 @@ import typer
 from review.cli.batch import batch_command
 from review.cli.case import Format, case_command
 from review.cli.common import Extractor, write_output
+from review.cli.errors import errors_command
 from review.cli.eval import eval_command
 from review.cli.prompts import prompts_app
 from review.cli.results import results_app
@@ -37,6 +39,7 @@ app.command("case")(case_command)
 app.command("batch")(batch_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
+app.command("errors")(errors_command)
 
 _debug = False
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from review.cli.common import Extractor
+from review.cli.common import DEFAULT_EXTRACTOR, Extractor
 
 
 def batch_command(
@@ -18,7 +18,7 @@ def batch_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (results.jsonl, manifest.json).")
     ],
-    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
+    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = DEFAULT_EXTRACTOR,
     workers: Annotated[
         int,
         typer.Option(
@@ -26,8 +26,12 @@ def batch_command(
         ),
     ] = 1,
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Concurrent LLM requests (llm/hybrid).")
-    ] = 4,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Concurrent LLM requests (llm/hybrid); default: REVIEW_LLM_MAX_CONCURRENCY (4).",
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -87,7 +91,7 @@ def batch_command(
         prompt=prompt,
         workers=workers,
         concurrency=concurrency,
-        engine=engine,
+        engine="ray" if engine == "ray" else "local",  # checked above: one of the two
         limit=limit,
         resume=resume,
         force=force,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from review.cli.common import Extractor, uses_llm, write_output
+from review.cli.common import DEFAULT_EXTRACTOR, Extractor, uses_llm, write_output
 from review.errors import ReviewError
 
 
@@ -36,7 +36,7 @@ def case_command(
         str | None,
         typer.Option(help="Policy registry id, or a policy folder path; default: the case's own."),
     ] = None,
-    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
+    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = DEFAULT_EXTRACTOR,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")
     ] = None,
@@ -127,7 +127,7 @@ def _compare(case, config, second: str, fmt, out) -> None:
             lines += ["", f"  {a.id}: {d.first}", f"  {b.id}: {d.second}"]
         text = "\n".join(lines) + "\n"
     else:
-        raise ReviewError("E002", "--compare writes text or json; choose --format text or json")
+        raise ReviewError("E005", "--compare writes text or json; choose --format text or json")
     if out:
         write_output(out, text)
     else:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import contextlib
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from review.errors import ReviewError
-from review.extract.registry import extractor_names, extractor_spec
+from review.extract.registry import DEFAULT, extractor_names, extractor_spec
 
 # the choices come from the registry, the one place extractor names exist
-Extractor = StrEnum("Extractor", {name.replace(".", "_"): name for name in extractor_names()})
+if TYPE_CHECKING:  # mypy cannot list members made at run time: to it, an enum of strings
+
+    class Extractor(StrEnum):
+        pass
+
+else:
+    Extractor = StrEnum("Extractor", {name.replace(".", "_"): name for name in extractor_names()})
+DEFAULT_EXTRACTOR = Extractor(DEFAULT)
 
 
 def uses_llm(extractor: str) -> bool:

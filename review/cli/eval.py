@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from review.cli.common import Extractor, uses_llm, write_output
+from review.cli.common import DEFAULT_EXTRACTOR, Extractor, uses_llm, write_output
 
 
 def eval_command(
     cases: Annotated[
         list[Path], typer.Argument(help="Folders of labelled cases (case.json + expected.yaml)")
     ],
-    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = Extractor.offline,
+    extractor: Annotated[Extractor, typer.Option(help="Fact extractor.")] = DEFAULT_EXTRACTOR,
     prompt: Annotated[str, typer.Option(help="Prompt version (llm/hybrid).")] = "extract_facts/v1",
     llm_config: Annotated[
         Path | None, typer.Option(help="LLM settings file (else REVIEW_LLM_* variables).")

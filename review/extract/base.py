@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from review.schema import ExtractorFamily as Family
 from review.schema import Facts, LlmUsage, ParsedDocument, Ungrounded, Unverified
 
 if TYPE_CHECKING:
     from review.extract.runtime import Runtime
-
-Family = Literal["offline", "llm", "hybrid"]
 
 
 @dataclass

@@ -4,9 +4,12 @@ verifier need not import the offline extractor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Literal, TypeVar
 
-from review.schema import Mention, Reach
+from review.schema import Mention, Outcome, Reach
+
+R = TypeVar("R", bound=str)
 
 STATUS_OF_CATEGORY = {
     "STATUS_PERFORMED": "performed",
@@ -35,7 +38,10 @@ STATUS_PRECEDENCE = (
 """Which status wins when two cues are equally near ("No TPI was given": negated)."""
 
 
-OUTCOME_OF_CATEGORY = {
+OutcomeReading = Outcome | Literal["low", "high"]
+"""An outcome cue's reading: an outcome, or a low / high predicate whose subject decides it."""
+
+OUTCOME_OF_CATEGORY: dict[str, OutcomeReading] = {
     "OUTCOME_FAILED": "failed",
     "OUTCOME_PARTIAL": "partial",
     "OUTCOME_EFFECTIVE": "effective",
@@ -45,7 +51,7 @@ OUTCOME_OF_CATEGORY = {
     "OUTCOME_LOW": "low",  # a predicate whose sense depends on its subject (context.yaml)
     "OUTCOME_HIGH": "high",
 }
-OUTCOME_PRECEDENCE = (
+OUTCOME_PRECEDENCE: tuple[OutcomeReading, ...] = (
     "contraindicated",
     "not_tolerated",
     "failed",
@@ -57,7 +63,9 @@ OUTCOME_PRECEDENCE = (
 )
 
 
-def nearest(reaches: Iterable[Reach], categories: dict[str, str], order: tuple[str, ...]):
+def nearest(
+    reaches: Iterable[Reach], categories: Mapping[str, R], order: tuple[R, ...]
+) -> tuple[R | None, Reach | None]:
     """The reading of the nearest cue among ``categories`` (None when no such cue reaches)."""
     best: tuple[int, int, Reach] | None = None
     for reach in reaches:

@@ -3,10 +3,10 @@ the canonical order of every list (the same notes always give the same bytes).""
 
 from __future__ import annotations
 
-from review.schema import Evidence, Fact, Facts
+from review.schema import Evidence, Fact, Facts, Side
 
 
-def merge_side(a: str, b: str) -> str:
+def merge_side(a: Side, b: Side) -> Side:
     if a == b or b == "unspecified":
         return a
     if a == "unspecified":

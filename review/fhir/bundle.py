@@ -237,7 +237,7 @@ def _claim(claim, where: str, source: str) -> Claim:
         unknown = [s for s in sequences if s not in diagnoses]
         if unknown:
             raise CaseError(
-                "F005",
+                "F008",
                 f"diagnosisSequence {unknown[0]} names no Claim.diagnosis; fix the sequence",
                 source=source,
                 field=f"{path}.diagnosisSequence",
@@ -404,9 +404,10 @@ def _decode(data: bytes | None, ctype: str, label: str):
     if ctype in HTML_TYPES:
         text = html_text(raw)
     elif ctype in CDA_TYPES:
-        text = cda_text(raw)
-        if text is None:
+        narrative = cda_text(raw)
+        if narrative is None:
             return None, f"{label} ({ctype}) is not a C-CDA document with narrative: not read"
+        text = narrative
     else:
         text = raw
     if not text.strip():

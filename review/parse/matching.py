@@ -3,11 +3,13 @@ PhraseMatcher and Matcher, token patterns anchored to the sentences that can hol
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc
+    from spacy.matcher import Matcher
+    from spacy.tokens import Doc, Span
 
 
 class RuleMatcher:
@@ -25,7 +27,7 @@ class RuleMatcher:
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.rules: dict[str, object] = {}
+        self.rules: dict[str, Any] = {}  # medspaCy's TargetRule or ConTextRule (no types)
         groups: dict[tuple[frozenset[str], ...] | None, list[tuple[str, list]]] = {}
         for i, rule in enumerate(rules):
             key = f"{rule.category}_{i}"
@@ -36,7 +38,7 @@ class RuleMatcher:
                 groups.setdefault(_anchor(rule.pattern), []).append((key, rule.pattern))
         self.order = {nlp.vocab.strings.add(key): i for i, key in enumerate(self.rules)}
         # each anchor set as the hashes of its lower-case words (what Doc.to_array(LOWER) holds)
-        self.anchored: list[tuple[list[list[int]] | None, object]] = []
+        self.anchored: list[tuple[list[list[int]] | None, Matcher]] = []
         for anchor, patterns in groups.items():
             matcher = Matcher(nlp.vocab)
             for key, pattern in patterns:
@@ -48,7 +50,7 @@ class RuleMatcher:
             )
             self.anchored.append((hashes, matcher))
 
-    def __call__(self, doc: Doc) -> list[tuple[object, int, int]]:
+    def __call__(self, doc: Doc) -> list[tuple[Any, int, int]]:
         from medspacy.common.util import prune_overlapping_matches
 
         matches = list(self.phrases(doc))
@@ -75,11 +77,11 @@ class RuleMatcher:
         where: dict[int, set[int]] = {}
         for word, k in zip(array[:, 0].tolist(), sentence_of.tolist(), strict=True):
             where.setdefault(word, set()).add(k)
-        spans: dict[int, object] = {}
+        spans: dict[int, Span] = {}
         out = []
         for anchor, matcher in self.anchored:
             if anchor is None:
-                hits = range(len(bounds))
+                hits: Sequence[int] = range(len(bounds))
             else:
                 found = None
                 for words in anchor:  # smallest sets first: the intersection empties early

@@ -48,7 +48,9 @@ def build_pipeline() -> Language:
         for abbreviation in entry.phrases:
             for form in {abbreviation, abbreviation.upper()}:
                 if " " not in form:
-                    nlp.tokenizer.add_special_case(form, [{"ORTH": form}])
+                    # spaCy types the tokenizer as any callable; a blank pipeline's is a
+                    # Tokenizer, a compiled class with no stub
+                    nlp.tokenizer.add_special_case(form, [{"ORTH": form}])  # type: ignore[union-attr]
     nlp.add_pipe("review_line_breaks")
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("review_targets")

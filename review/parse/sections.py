@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import re
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from review.lexicon import load_lexicon
 from review.schema import Section
@@ -30,9 +30,9 @@ class LineSectionizer:
 
     def __init__(self, nlp: Language):
         # tries over token texts; "" -> category at a phrase end
-        self.colon: dict = {}  # "phrase:", lower case
-        self.lower: dict = {}  # "phrase" before "(qualifier):", lower case
-        self.upper: dict = {}  # the phrase in capitals, exact
+        self.colon: dict[str, Any] = {}  # "phrase:", lower case
+        self.lower: dict[str, Any] = {}  # "phrase" before "(qualifier):", lower case
+        self.upper: dict[str, Any] = {}  # the phrase in capitals, exact
         for entry in load_lexicon("sections").entries:
             for phrase in entry.phrases:
                 self._add(self.colon, [t.lower_ for t in nlp.make_doc(f"{phrase}:")], entry.name)
@@ -43,7 +43,7 @@ class LineSectionizer:
                     )
 
     @staticmethod
-    def _add(trie: dict, tokens: list[str], category: str) -> None:
+    def _add(trie: dict[str, Any], tokens: list[str], category: str | None) -> None:
         node = trie
         for token in tokens:
             node = node.setdefault(token, {})
@@ -69,7 +69,7 @@ class LineSectionizer:
             if found:
                 matches.append(found)
                 last_end = found[2]
-        sections = []
+        sections: list[tuple[str | None, int, int, int, int]] = []
         if matches and matches[0][1] != 0:
             sections.append((None, 0, 0, 0, matches[0][1]))
         for k, (category, start, end) in enumerate(matches):
@@ -131,7 +131,7 @@ _BANNER = re.compile(
 
 
 @cache
-def _heading_categories() -> dict[str, str]:
+def _heading_categories() -> dict[str, str | None]:
     return {
         " ".join(phrase.lower().split()): entry.name
         for entry in load_lexicon("sections").entries

@@ -7,13 +7,17 @@ beside the rules (``tests.yaml``: derived symbols in, expected statuses out).
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
 
 from review.errors import RulesError
 from review.policy.evaluate import evaluate, rule_inputs
 from review.policy.load import load_file, load_policy
 from review.policy.model import Policy
 from review.schema import Derived, Facts, Strict
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class RuleTestCase(Strict):
@@ -95,20 +99,23 @@ def case_statuses(policy: Policy, case: RuleTestCase) -> dict[str, str]:
     return {f.rule_id: f.status for f in evaluate(inputs, facts, policy)}
 
 
-def case_inputs(policy: Policy, case: RuleTestCase) -> tuple[dict, Facts]:
+def case_inputs(policy: Policy, case: RuleTestCase) -> tuple[dict[str, Any], Facts]:
     """The rule inputs a test case stands for: its symbols (exclusion groups it leaves out are
     empty), the policy's settings with the case's overrides, and its facts."""
     source = str(policy.folder / "tests.yaml")
     symbols = dict(case.symbols)
-    signals = dict(symbols.get("exclusion_signals") or {})
-    unknown_groups = set(signals) - set(policy.settings.exclusion_groups)
-    if unknown_groups:
-        raise RulesError(
-            "R017",
-            f"test case {case.name!r} sets unknown exclusion groups {sorted(unknown_groups)}",
-            source=source,
-        )
-    symbols["exclusion_signals"] = {g: signals.get(g, []) for g in policy.settings.exclusion_groups}
+    signals = symbols.get("exclusion_signals") or {}
+    if isinstance(signals, dict):  # anything else is left to Derived's validation (R017)
+        unknown_groups = set(signals) - set(policy.settings.exclusion_groups)
+        if unknown_groups:
+            raise RulesError(
+                "R017",
+                f"test case {case.name!r} sets unknown exclusion groups {sorted(unknown_groups)}",
+                source=source,
+            )
+        symbols["exclusion_signals"] = {
+            g: signals.get(g, []) for g in policy.settings.exclusion_groups
+        }
     derived = _validated(Derived, symbols, case.name, source, "")
     unknown = set(symbols) - set(Derived.model_fields)
     if unknown:
@@ -126,7 +133,7 @@ def case_inputs(policy: Policy, case: RuleTestCase) -> tuple[dict, Facts]:
     return rule_inputs(derived, facts, policy, settings=settings.model_dump(mode="json")), facts
 
 
-def _validated(model, data: dict, name: str, source: str, prefix: str):
+def _validated(model: type[M], data: dict[str, object], name: str, source: str, prefix: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from review.policy.model import Policy, Rule
-from review.schema import Recommendation
+from review.schema import Finding, Recommendation
 
 
 @dataclass
@@ -181,7 +181,7 @@ def _short(text: str, limit: int = 140) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     if value is None or value == [] or value == {}:
         return "none"
     if isinstance(value, list):
@@ -225,5 +225,5 @@ def case_diff(
     return out
 
 
-def _finding(f) -> str:
+def _finding(f: Finding) -> str:
     return f"{f.rule_id} {f.status}: {f.reason}"

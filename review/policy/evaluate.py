@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from review.policy.expressions import cel_env
 from review.policy.model import Policy, Rule
 from review.policy.names import claim_view, history_view
-from review.schema import Case, Derived, Evidence, Fact, Facts, Finding
+from review.schema import Case, Derived, Evidence, Fact, Facts, Finding, Status
 
 
 def rule_inputs(
@@ -23,8 +25,8 @@ def rule_inputs(
     policy: Policy,
     case: Case | None = None,
     dos: dt.date | None = None,
-    settings: dict | None = None,
-) -> dict:
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a rule's conditions and reasons see. ``settings`` defaults to the policy's own."""
     case = case or Case(case_id="-", documents=[])
     symbols = derived.model_dump()
@@ -38,13 +40,14 @@ def rule_inputs(
     }
 
 
-def evaluate(inputs: dict, facts: Facts, policy: Policy) -> list[Finding]:
+def evaluate(inputs: dict[str, Any], facts: Facts, policy: Policy) -> list[Finding]:
     activation = cel_env().Activation(inputs)
     return [_finding(rule, activation, inputs, facts) for rule in policy.rules]
 
 
-def _finding(rule: Rule, activation, inputs: dict, facts: Facts) -> Finding:
+def _finding(rule: Rule, activation: Any, inputs: dict[str, Any], facts: Facts) -> Finding:
     spec = rule.spec
+    status: Status
     if not _true(rule, "applies_when", activation):
         status = "not_applicable"
     elif _true(rule, "met_when", activation):
@@ -57,7 +60,7 @@ def _finding(rule: Rule, activation, inputs: dict, facts: Facts) -> Finding:
     return Finding(
         rule_id=spec.id,
         status=status,
-        reason=_REASONS.format(spec.reasons[status], inputs),
+        reason=_REASONS.render(spec.reasons[status], inputs),
         policy_text=spec.quote,
         evidence=evidence,
         title=spec.title,
@@ -68,7 +71,7 @@ def _finding(rule: Rule, activation, inputs: dict, facts: Facts) -> Finding:
     )
 
 
-def _true(rule: Rule, name: str, activation) -> bool:
+def _true(rule: Rule, name: str, activation: Any) -> bool:
     program = rule.programs[name]
     if isinstance(program, bool):  # a literal "true"/"false" condition
         return program
@@ -104,11 +107,13 @@ class _ReasonFormatter(string.Formatter):
     """Reason templates name symbols (``{muscles}``) or paths (``{settings.min_exam_features}``,
     ``{exclusion_signals.acupuncture}``); values are shown as a nurse reads them."""
 
-    def format(self, template: str, inputs: dict) -> str:  # type: ignore[override]
+    def render(self, template: str, inputs: dict[str, Any]) -> str:
         return self.vformat(template, (), inputs)
 
-    def get_field(self, field_name, args, kwargs):
-        value = kwargs
+    def get_field(
+        self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        value: object = kwargs
         for part in field_name.split("."):
             value = value.get(part, "") if isinstance(value, dict) else ""
         return display(value), field_name
@@ -117,7 +122,7 @@ class _ReasonFormatter(string.Formatter):
 _REASONS = _ReasonFormatter()
 
 
-def display(value) -> str:
+def display(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) if value else "none"
     if isinstance(value, bool):

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import string
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from review.errors import RulesError, did_you_mean
 from review.policy.model import RuleSpec, Settings
 from review.policy.names import NAMESPACES, Names, Node, check_names, node_of, policy_names
 from review.schema import Derived
 
+if TYPE_CHECKING:
+    import celpy
+
+# cel_expr_python ships no py.typed marker, so mypy sees its objects (the Env, an Activation, a
+# compiled Expression and the values it gives) as Any.
+
 
 def rule_names(settings: Settings) -> Names:
     """What this policy's conditions may name: the five namespaces, with ``derived``'s
     exclusion groups as the fields the policy declares."""
     derived = node_of(Derived, "derived")
+    assert derived.fields is not None  # a model's node always has its fields
     derived.fields["exclusion_signals"] = Node(
         "derived.exclusion_signals",
         fields={
@@ -46,17 +54,17 @@ def _template_paths(top: dict[str, Node]) -> list[str]:
 
 
 @cache
-def _parser():
+def _parser() -> celpy.Environment:
     import celpy
 
     return celpy.Environment()
 
 
-def compile_conditions(rule: RuleSpec, names: Names, path: str) -> dict[str, object]:
+def compile_conditions(rule: RuleSpec, names: Names, path: str) -> dict[str, Any]:
     """A rule's three conditions, each parsed (R008), its names checked (``check_names``) and
     compiled (``compile_condition``); a literal ``true``/``false`` stays a bool, needing no
     interpreter (most rules leave two of their three conditions as one)."""
-    programs: dict[str, object] = {}
+    programs: dict[str, Any] = {}
     for name in ("applies_when", "met_when", "insufficient_when"):
         expr = getattr(rule, name)
         try:
@@ -91,14 +99,19 @@ def check_reason_templates(rule: RuleSpec, names: Names, path: str) -> None:
 
 
 @cache
-def cel_env():
+def cel_env() -> Any:
     """The compiled-CEL environment: every bare Derived symbol declared with its type, and the
     namespaces as maps (their paths are checked by ``check_names``), so a condition is
     type-checked once, at load."""
     from cel_expr_python import cel
 
     T = cel.Type
-    types = {bool: T.BOOL, int: T.INT, str: T.STRING, list[str]: T.List(T.STRING)}
+    types: dict[object, Any] = {
+        bool: T.BOOL,
+        int: T.INT,
+        str: T.STRING,
+        list[str]: T.List(T.STRING),
+    }
     types[dict[str, list[str]]] = T.Map(T.STRING, T.List(T.STRING))
     variables = {name: types[f.annotation] for name, f in Derived.model_fields.items()}
     for namespace in NAMESPACES:
@@ -106,7 +119,7 @@ def cel_env():
     return cel.NewEnv(variables=variables)
 
 
-def compile_condition(expr: str, what: str, source: str):
+def compile_condition(expr: str, what: str, source: str) -> Any:
     """One condition as a compiled, type-checked CEL expression returning bool (R021). A
     condition over a namespace may be ``dyn`` at load; it must still give a bool (R020)."""
     from cel_expr_python import cel

@@ -15,9 +15,10 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from review.errors import RulesError, did_you_mean
 from review.policy.expressions import check_reason_templates, compile_conditions, rule_names
@@ -26,39 +27,76 @@ from review.resources import bundled_dir
 from review.schema import POLICY_ID, Facts
 from review.yamlfile import load_yaml
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def rules_root() -> Path:
-    """Where policy folders live: ``$REVIEW_RULES_DIR``, else the bundled ``rules/``
+    """Where the product's policy folders live: ``$REVIEW_RULES_DIR``, else the bundled ``rules/``
     (review/resources.py: inside the wheel, or the checkout's)."""
     env = os.environ.get("REVIEW_RULES_DIR")
     return Path(env) if env else bundled_dir("rules")
 
 
+def user_policy_dir() -> Path | None:
+    """The operator's own policy folders, added to the registry beside the bundled ones:
+    ``$REVIEW_POLICY_DIR`` (empty: none), else ``~/.config/tpi-review/policies`` when it exists."""
+    env = os.environ.get("REVIEW_POLICY_DIR")
+    if env is not None:
+        if not env:
+            return None
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise RulesError(
+                "R001",
+                "REVIEW_POLICY_DIR is not a folder; create it or unset the variable",
+                source=str(path),
+            )
+        return path
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = config / "tpi-review" / "policies"
+    return path if path.is_dir() else None
+
+
+def policy_folders(root: Path | None = None) -> dict[str, Path]:
+    """Policy id -> folder: those under ``root`` when given, else the product's and the
+    operator's (an id in both is an error: which one a case got would depend on the order)."""
+    roots = [root] if root is not None else [rules_root(), user_policy_dir()]
+    found: dict[str, Path] = {}
+    for base in roots:
+        if base is None or not base.is_dir():
+            continue
+        for folder in sorted(p for p in base.iterdir() if (p / "rules.yaml").is_file()):
+            if folder.name in found:
+                raise RulesError(
+                    "R028",
+                    f"policy id {folder.name!r} is both in {found[folder.name].parent} and in "
+                    f"{base}; rename one of the folders (and the id its files declare)",
+                    source=str(folder),
+                )
+            found[folder.name] = folder
+    return dict(sorted(found.items()))
+
+
 def available_policies(root: Path | None = None) -> list[str]:
-    root = root or rules_root()
-    return (
-        sorted(p.name for p in root.iterdir() if (p / "rules.yaml").is_file())
-        if root.is_dir()
-        else []
-    )
+    return list(policy_folders(root))
 
 
 @cache
 def load_policy(policy_id: str | None = None, root: Path | None = None) -> Policy:
-    """A policy from the registry (``rules_root()``) by its id (none: the registry's default).
+    """A policy from the registry (``policy_folders()``) by its id (none: the registry's default).
     Never a path: a case names its policy, and what it names must not choose a folder
     (``load_policy_folder`` is the operator's)."""
     from review.policy.registry import default_policy
 
-    root = root or rules_root()
     policy_id = policy_id or default_policy(root)
-    if not POLICY_ID.match(policy_id) or not (root / policy_id / "rules.yaml").is_file():
-        known = available_policies(root)
+    folders = policy_folders(root)
+    if not POLICY_ID.match(policy_id) or policy_id not in folders:
+        known = list(folders)
         msg = f"unknown policy {policy_id!r}" + did_you_mean(
             policy_id, known, f"; known: {', '.join(known) or 'none'}"
         )
-        raise RulesError("R001", msg, source=str(root))
-    return _load_folder(root / policy_id, policy_id)
+        raise RulesError("R001", msg, source=str(root or rules_root()))
+    return _load_folder(folders[policy_id], policy_id)
 
 
 @cache
@@ -125,10 +163,10 @@ def _load_folder(folder: Path, policy_id: str) -> Policy:
 
 def _check_exclusion_groups(settings: Settings, path: Path) -> None:
     """Each group names excluded-service kinds the extractors know, and the exam features a
-    policy counts are ones the extractors report (R022)."""
+    policy counts are ones the extractors report (R022); codes billed are listed kinds (R025)."""
     from review.lexicon import entry_attributes
 
-    def known(values, lexicon: str, what: str, field: str) -> None:
+    def known(values: list[str], lexicon: str, what: str, field: str) -> None:
         names = sorted(entry_attributes(lexicon))
         for value in values:
             if value not in names:
@@ -156,7 +194,7 @@ def _check_exclusion_groups(settings: Settings, path: Path) -> None:
         stray = sorted(set(group.codes.values()) - set(group.kinds))
         if stray:
             raise RulesError(
-                "R022",
+                "R025",
                 f"exclusion group {name!r} bills {stray} by code but does not list them in kinds",
                 source=str(path),
                 field=f"settings.exclusion_groups.{name}",
@@ -174,7 +212,7 @@ def policy_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def load_file(path: Path, model):
+def load_file(path: Path, model: type[M]) -> M:
     """One YAML file of a policy folder as ``model``: missing (R002), malformed (R004) or not
     what the model allows (R005)."""
     if not path.is_file():

@@ -21,10 +21,16 @@ import datetime as dt
 import types
 import typing
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from review.errors import RulesError, did_you_mean
+
+if TYPE_CHECKING:
+    from lark import Tree
+
+    from review.schema import Case
 
 NAMESPACES = ("claim", "history", "facts", "derived", "settings")
 CEL_MACROS = {"exists", "all", "exists_one", "map", "filter"}
@@ -71,7 +77,7 @@ class Node:
 ANY = Node("?")
 
 
-def node_of(annotation, path: str) -> Node:
+def node_of(annotation: object, path: str) -> Node:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -120,12 +126,12 @@ def policy_names(settings_model: type[BaseModel], derived_node: Node) -> Names:
 # ----------------------------------------------------------------------------- checking
 
 
-def check_names(ast, names: Names, what: str, source: str) -> None:
+def check_names(ast: Tree[Any], names: Names, what: str, source: str) -> None:
     """Raise R012 for the first unknown name in a parsed CEL expression (a celpy lark tree)."""
     _infer(ast, names.top(), what, source)
 
 
-def _infer(node, scope: dict[str, Node], what: str, source: str) -> Node:
+def _infer(node: object, scope: dict[str, Node], what: str, source: str) -> Node:
     from lark import Token, Tree
 
     if not isinstance(node, Tree):
@@ -198,14 +204,14 @@ def _field(base: Node, name: str, what: str, source: str) -> Node:
     )
 
 
-def _bound_name(expr) -> str | None:
+def _bound_name(expr: Tree[Any]) -> str | None:
     from lark import Token
 
     idents = [str(t) for sub in expr.iter_subtrees() if sub.data == "ident" for t in sub.children]
     return idents[0] if len(idents) == 1 and isinstance(idents[0], (str, Token)) else None
 
 
-def _string_literal(expr) -> str | None:
+def _string_literal(expr: Tree[Any]) -> str | None:
     for sub in expr.iter_subtrees():
         if sub.data == "literal" and sub.children:
             text = str(sub.children[0])
@@ -217,7 +223,7 @@ def _string_literal(expr) -> str | None:
 # ----------------------------------------------------------------------------- values
 
 
-def claim_view(case) -> dict:
+def claim_view(case: Case) -> dict[str, Any]:
     claim = case.claim
     if claim is None:
         return ClaimView().model_dump()
@@ -231,7 +237,7 @@ def claim_view(case) -> dict:
     ).model_dump()
 
 
-def history_view(case, dos: dt.date | None) -> list[dict]:
+def history_view(case: Case, dos: dt.date | None) -> list[dict[str, Any]]:
     return [
         HistoryView(
             date_of_service=h.date_of_service.isoformat(),

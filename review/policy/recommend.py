@@ -8,7 +8,7 @@ never denies on medical-necessity grounds); ``approve`` when every applicable ru
 from __future__ import annotations
 
 from review.policy.model import Policy
-from review.schema import Derived, Facts, Finding, Provenance, Recommendation
+from review.schema import Decision, Derived, Facts, Finding, Provenance, Recommendation
 
 
 def recommend(
@@ -31,6 +31,7 @@ def recommend(
         f for f in findings if f.status in ("not_met", "insufficient") and f not in denials
     ]
     extra = list(extra_pend_reasons or [])
+    decision: Decision
     if denials:
         decision = "deny"
     elif open_items or extra:

@@ -9,7 +9,8 @@ chosen for the user).
 A case is reviewed under, in order: the operator's ``--policy`` (an id or a folder); the policy
 the case names; the one policy whose entry matches the case's payer, line of business and date of
 service. No match, or more than one, is a coded error (R023); two entries that could both match
-one case (same payer and line of business, overlapping dates) fail when the registry loads (R024).
+one case (same payer and line of business, overlapping dates) fail when the registry loads (R024),
+as does an entry that ends before it starts (R027) or a default_policy naming no folder (R026).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from functools import cache
 from pathlib import Path
 
 from review.errors import RulesError, did_you_mean
-from review.policy.load import available_policies, load_file, rules_root
+from review.policy.load import available_policies, load_file, policy_folders, rules_root
 from review.policy.model import SettingsFile
-from review.schema import Strict, date_of_service
+from review.schema import Case, Strict, date_of_service
 
 
 class RegistryFile(Strict):
@@ -60,10 +61,10 @@ def _key(text: str) -> str:
 
 @cache
 def registry(root: Path | None = None) -> tuple[Entry, ...]:
-    root = root or rules_root()
+    folders = policy_folders(root)
     entries = []
-    for policy_id in available_policies(root):
-        meta = load_file(root / policy_id / "settings.yaml", SettingsFile)
+    for policy_id, folder in folders.items():
+        meta = load_file(folder / "settings.yaml", SettingsFile)
         entries.append(
             Entry(
                 id=policy_id,
@@ -75,17 +76,17 @@ def registry(root: Path | None = None) -> tuple[Entry, ...]:
                 applies_to=tuple((a.payer, tuple(a.lines_of_business)) for a in meta.applies_to),
             )
         )
-    _check_overlaps(entries, root)
+    _check_overlaps(entries, folders)
     return tuple(entries)
 
 
-def _check_overlaps(entries: list[Entry], root: Path) -> None:
+def _check_overlaps(entries: list[Entry], folders: dict[str, Path]) -> None:
     for i, a in enumerate(entries):
         if a.effective_from and a.effective_to and a.effective_to < a.effective_from:
             raise RulesError(
-                "R024",
+                "R027",
                 f"policy {a.id!r} ends ({a.effective_to}) before it starts ({a.effective_from})",
-                source=str(root / a.id / "settings.yaml"),
+                source=str(folders[a.id] / "settings.yaml"),
             )
         for b in entries[i + 1 :]:
             if not _dates_overlap(a, b):
@@ -107,7 +108,7 @@ def _check_overlaps(entries: list[Entry], root: Path) -> None:
                             f"policies {a.id!r} and {b.id!r} both apply to payer {payer!r} "
                             f"({shared}) on overlapping dates; give one of them an effective_to "
                             "before the other's effective_from, or narrow applies_to",
-                            source=str(root),
+                            source=str(folders[b.id].parent),
                         )
 
 
@@ -120,15 +121,15 @@ def _dates_overlap(a: Entry, b: Entry) -> bool:
 @cache
 def default_policy(root: Path | None = None) -> str:
     """The registry's default (``rules/registry.yaml``), else the only policy there is."""
+    known = available_policies(root)  # the operator's policies too when no root is given
     root = root or rules_root()
-    known = available_policies(root)
     path = root / "registry.yaml"
     if path.is_file():
         default = load_file(path, RegistryFile).default_policy
         if default:
             if default not in known:
                 raise RulesError(
-                    "R023",
+                    "R026",
                     f"default_policy {default!r} is not a policy folder here"
                     + did_you_mean(default, known, f"; known: {', '.join(known) or 'none'}"),
                     source=str(path),
@@ -143,7 +144,7 @@ def default_policy(root: Path | None = None) -> str:
     )
 
 
-def select_policy_id(case, root: Path | None = None) -> str:
+def select_policy_id(case: Case, root: Path | None = None) -> str:
     """The registry id a case is reviewed under when the operator gave no ``--policy``."""
     if case.policy:
         return case.policy

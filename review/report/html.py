@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -167,7 +168,7 @@ def build_view(rec: Recommendation, documents: dict[str, str]) -> dict:
             view.quotes.append(seg)
         views.append(view)
 
-    groups = []
+    groups: list[dict[str, Any]] = []
     known = {kind for kind, _ in GROUPS}
     for kind, heading in (*GROUPS, ("other", "Other")):
         chosen = [
@@ -176,7 +177,7 @@ def build_view(rec: Recommendation, documents: dict[str, str]) -> dict:
         chosen.sort(key=lambda f: (STATUS_RANK[f.status], f.rule_id))
         if not chosen:
             continue
-        items = []
+        items: list[CriterionView] = []
         for f in chosen:
             anchor = None
             if f.status != "not_applicable":

@@ -114,7 +114,9 @@ def load_cases(
     from review.case import CASE_FILE_NAMES, load_case
 
     if review is None:
-        from review.pipeline import review_case as review
+        from review.pipeline import review_case
+
+        review = review_case
 
     root = Path(folder)
     if not root.is_dir():

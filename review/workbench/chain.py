@@ -80,6 +80,7 @@ def verify(
     prev = GENESIS
     count = 0
     anchor_at: int | None = None
+    problem: str | None
     for row in rows:
         count += 1
         rid, case = row.get("id"), _case(row)

@@ -34,8 +34,10 @@ LOCK_KEY = 0x7470_6952_6576_4155  # "tpiRevAU": the advisory lock writers of the
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class DatabaseTargetError(ReviewError):
-    """``--db`` is neither a usable path nor a supported database URL (A002)."""
+class AuditError(ReviewError):
+    """The audit trail is missing, not an audit trail, fails verification or cannot be written
+    (A001-A007), or its ``--db`` is unsupported (A008), unreachable (A009) or cannot be set up by
+    the database role (A010). Re-exported by :mod:`.store`."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,8 @@ def parse_target(db: str | Path) -> Target:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
-        raise DatabaseTargetError(
-            "A002",
+        raise AuditError(
+            "A008",
             "not a database URL; give a file path or postgresql+psycopg://...",
             source=mask(text),
         ) from None
@@ -91,8 +93,8 @@ def parse_target(db: str | Path) -> Target:
     backend = url.get_backend_name()
     if backend == "sqlite":
         if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
-            raise DatabaseTargetError(
-                "A002",
+            raise AuditError(
+                "A008",
                 "give the SQLite audit file as a path (an in-memory database would lose the trail)",
                 source=shown,
             )
@@ -103,14 +105,14 @@ def parse_target(db: str | Path) -> Target:
             url = url.set(drivername="postgresql+psycopg")
             shown = shown.replace("postgresql://", "postgresql+psycopg://", 1)
         if url.get_driver_name() != "psycopg":
-            raise DatabaseTargetError(
-                "A002",
+            raise AuditError(
+                "A008",
                 "PostgreSQL is reached through psycopg 3: use postgresql+psycopg://USER:PASS@HOST/DB",
                 source=shown,
             )
         return Target("postgresql", None, url, shown, secret)
-    raise DatabaseTargetError(
-        "A002",
+    raise AuditError(
+        "A008",
         f"unsupported database {backend!r}; give a file path (SQLite) or "
         "postgresql+psycopg://USER:PASS@HOST/DB",
         source=shown,

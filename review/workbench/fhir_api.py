@@ -141,7 +141,7 @@ def create_fhir_app(source: CaseSource, store, review=None) -> FastAPI:
             return _outcome(400, exc.code, str(exc))
         rid = fhir_id(case.case_id)
         claim = claim_of(data) or {}
-        echo = {
+        echo: dict[str, Any] = {
             k: claim[k]
             for k in (
                 "id",

@@ -80,7 +80,11 @@ def serve(
     from review.workbench.store import AuditStore
 
     store = AuditStore(db)  # first: a wrong --db fails before the cases are reviewed
-    source = load_cases(cases) if cases is not None else load_results(results)
+    if cases is not None:
+        source = load_cases(cases)
+    else:
+        assert results is not None  # exactly one of the two, checked above
+        source = load_results(results)
     app = create_app(source, store, allowed_hosts=allowed_hosts(host, allow_remote))
     broken = store.verify().broken
     if broken is not None:

@@ -46,10 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from review.errors import ReviewError
 from review.workbench import chain
 from review.workbench.database import (
     VERSION_TABLE,
+    AuditError,
     Target,
     lock,
     make_engine,
@@ -57,11 +57,6 @@ from review.workbench.database import (
     upgrade,
 )
 from review.workbench.schema import CHAIN_COLUMNS, COLUMNS, LEGACY_COLUMNS, install_guards
-
-
-class AuditError(ReviewError):
-    """The audit file is missing, not an audit trail, fails verification or cannot be written
-    (codes A001-A007)."""
 
 
 @dataclass(frozen=True)
@@ -110,15 +105,6 @@ def describe(broken: chain.Break) -> str:
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _target(db: str | Path) -> Target:
-    try:
-        return parse_target(db)
-    except AuditError:
-        raise
-    except ReviewError as exc:
-        raise AuditError(exc.code, exc.message, source=exc.source) from None
 
 
 def _reason(target: Target, exc: BaseException) -> str:
@@ -210,7 +196,7 @@ def _counter_break(conn, raw: list[dict[str, Any]]) -> chain.Break | None:
             f"missing: {label} says {seq} rows were written but the last row is "
             f"{shown}; rows at the end were deleted (or {label} was edited)",
         )
-    if seq is not None and seq < last_id:
+    if seq is not None and last_id is not None and seq < last_id:
         return chain.Break(
             last_id, last_case, f"{label} ({seq}) is below this row's id; {label} was edited"
         )
@@ -219,6 +205,12 @@ def _counter_break(conn, raw: list[dict[str, Any]]) -> chain.Break | None:
             last_id, last_case, f"{label} was reset below this row's id; {label} was edited"
         )
     return None
+
+
+def _audit_row(raw: dict[str, Any]) -> AuditRow:
+    """A row as read (a file from before the chain columns has None for them)."""
+    values: dict[str, Any] = {k: raw.get(k) for k in COLUMNS}
+    return AuditRow(**values)
 
 
 def read_chain(
@@ -232,7 +224,7 @@ def read_chain(
     result = conn.exec_driver_sql("SELECT * FROM audit ORDER BY id")
     names = list(result.keys())
     raw = [dict(zip(names, values, strict=True)) for values in result]
-    rows = [AuditRow(**{k: r.get(k) for k in COLUMNS}) for r in raw]
+    rows = [_audit_row(r) for r in raw]
     check = chain.verify(raw, expect_head=expect_head, expect_rows=expect_rows)
     if check.ok:
         broken = _counter_break(conn, raw)
@@ -268,7 +260,7 @@ class AuditStore:
     """
 
     def __init__(self, db: str | Path):
-        self.target = _target(db)
+        self.target = parse_target(db)
         self.path: Path | None = self.target.path
         self.location = self.target.display
         self._cache: tuple[Any, Snapshot] | None = None
@@ -286,10 +278,13 @@ class AuditStore:
             try:
                 conn = engine.connect().execution_options(review_write=True)
             except errors as exc:
+                reason = _reason(self.target, exc)
+                if self.target.is_sqlite:
+                    raise AuditError(
+                        "A002", f"cannot open the audit trail ({reason})", source=self.location
+                    ) from None
                 raise AuditError(
-                    "A002",
-                    f"cannot open the audit trail ({_reason(self.target, exc)})",
-                    source=self.location,
+                    "A009", f"cannot connect to the audit database ({reason})", source=self.location
                 ) from None
             with conn:
                 try:
@@ -299,14 +294,20 @@ class AuditStore:
                         upgrade(conn)
                         install_guards(conn)
                 except errors as exc:
-                    problem = (
-                        f"not a workbench audit trail ({_reason(self.target, exc)}); give the "
-                        "audit file or a new path"
-                        if self.target.is_sqlite
-                        else f"cannot set up the audit trail in this database "
-                        f"({_reason(self.target, exc)}); the role needs to own it or its schema"
-                    )
-                    raise AuditError("A002", problem, source=self.location) from None
+                    reason = _reason(self.target, exc)
+                    if self.target.is_sqlite:
+                        raise AuditError(
+                            "A002",
+                            f"not a workbench audit trail ({reason}); give the audit file or a "
+                            "new path",
+                            source=self.location,
+                        ) from None
+                    raise AuditError(
+                        "A010",
+                        f"cannot set up the audit trail in this database ({reason}); the role "
+                        "needs to own it or its schema",
+                        source=self.location,
+                    ) from None
         except BaseException:
             engine.dispose()
             raise
@@ -328,7 +329,7 @@ class AuditStore:
                 )
         elif VERSION_TABLE in tables:
             raise AuditError(
-                "A002",
+                "A003",
                 "the audit table is gone from a database the workbench set up; restore it from a "
                 "trusted copy",
                 source=self.location,
@@ -538,9 +539,10 @@ def verify_file(
 ) -> chain.Verification:
     """``review audit verify``: open the audit database read-only (never creating, migrating or
     upgrading it) and verify it. ``db``: an SQLite path or a PostgreSQL URL. Raises AuditError:
-    A001 no such file, A002 not an audit trail (or cannot connect), A003 the chain is broken, A004
-    the anchored head is not reached, A005 a malformed anchor, A006 a pre-chain file."""
-    target = _target(db)
+    A001 no such file, A002 not an audit trail, A003 the chain is broken, A004
+    the anchored head is not reached, A005 a malformed anchor, A006 a pre-chain file, A008 an
+    unsupported ``--db``, A009 the database server cannot be reached or refuses the login."""
+    target = parse_target(db)
     source = target.display
     if expect_head is not None:
         expect_head = expect_head.strip().lower()
@@ -568,9 +570,14 @@ def verify_file(
         try:
             conn = engine.connect()
         except errors as exc:
-            what = "as SQLite" if target.is_sqlite else "the database"
+            if target.is_sqlite:
+                raise AuditError(
+                    "A002", f"cannot open it as SQLite ({_reason(target, exc)})", source=source
+                ) from None
             raise AuditError(
-                "A002", f"cannot open {what} ({_reason(target, exc)})", source=source
+                "A009",
+                f"cannot connect to the audit database ({_reason(target, exc)})",
+                source=source,
             ) from None
         with conn:
             try:

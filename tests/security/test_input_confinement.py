@@ -212,4 +212,4 @@ def test_batch_jsonl_with_deep_nesting_is_an_error_record(tmp_path):
     src.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
     run_batch(src, tmp_path / "out", BatchOptions())
     record = json.loads((tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8"))
-    assert record["error"]["code"] == "C003"
+    assert record["error"]["code"] == "C017"

@@ -133,7 +133,9 @@ def build_structured_model(settings: LLMSettings, limiter=None):
     from langchain_openai import ChatOpenAI
 
     hooks = {"request": [limiter_hook(limiter)]} if limiter else {}
-    chat_model = ChatOpenAI(
+    # the pydantic plugin gives ChatOpenAI (populate_by_name) an __init__ of field names only:
+    # its documented aliases (model, base_url, api_key, timeout) are valid at run time
+    chat_model = ChatOpenAI(  # type: ignore[call-arg]
         model=settings.model,
         base_url=settings.base_url,
         api_key=settings.api_key,

@@ -92,7 +92,11 @@ def deadline_transport_type():
             self._timeout = request_timeout
             pool = getattr(inner, "_pool", None)
             backend = getattr(pool, "_network_backend", None)
-            if backend is not None and not isinstance(backend, DeadlineBackend):
+            if (
+                pool is not None
+                and backend is not None
+                and not isinstance(backend, DeadlineBackend)
+            ):
                 pool._network_backend = DeadlineBackend(backend)
 
         def handle_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -41,7 +41,7 @@ class LLMExtractor:
             result = LLMResult(LLMFacts.model_validate_json(cached), LlmUsage())
         else:
             result = extract_with_llm(documents, prompt, settings, runtime)
-            if key is not None and result.answer is not None:
+            if key is not None and runtime.cache is not None and result.answer is not None:
                 runtime.cache.put(key, result.answer.model_dump_json())
         out = Extraction(
             Facts(),

@@ -8,7 +8,7 @@ This module imports no LLM library, so ``review prompts check`` and grounding ru
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,7 +98,10 @@ class CitedPriorInjection(_Model):
 
 
 # the lexicon's kinds, in its order (the schema the model is sent lists them as an enum)
-ExcludedKind = Literal[excluded_service_kinds()]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ExcludedKind = str  # the kinds are only known at run time: to mypy, a string
+else:
+    ExcludedKind = Literal[excluded_service_kinds()]
 
 
 class CitedExcludedService(_Model):

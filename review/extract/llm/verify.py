@@ -33,6 +33,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from review.extract.cues import OUTCOME_OF_CATEGORY, status_cue
 from review.extract.llm.schema import (
@@ -153,7 +154,7 @@ class _Span:
 
     def outcome_cues(self) -> list[tuple[int, int, str]]:
         """Outcome cues (context.yaml) inside the span: (start, end, reading)."""
-        out = []
+        out: list[tuple[int, int, str]] = []
         for cue in self.doc.cues:
             reading = OUTCOME_READINGS.get(cue.category)
             overlap = min(cue.end, self.end) - max(cue.start, self.start)
@@ -214,35 +215,33 @@ def verify_answer(
             "injected_muscles": [
                 m
                 for m in a.injected_muscles
-                if keep("injected_muscles", m.citation, lambda s, m=m: _muscle(s, m))
+                if keep("injected_muscles", m.citation, partial(_muscle, item=m))
             ],
             "injected_regions": [
                 r for r in a.injected_regions if keep("injected_regions", r.citation, _region)
             ],
             "injectate": [
-                i
-                for i in a.injectate
-                if keep("injectate", i.citation, lambda s, i=i: _injectate(s, i))
+                i for i in a.injectate if keep("injectate", i.citation, partial(_injectate, item=i))
             ],
             "exam_findings": [
                 f
                 for f in a.exam_findings
-                if keep("exam_findings", f.citation, lambda s, f=f: _exam(s, f))
+                if keep("exam_findings", f.citation, partial(_exam, item=f))
             ],
             "prior_treatments": [
                 t
                 for t in a.prior_treatments
-                if keep("prior_treatments", t.citation, lambda s, t=t: _treatment(s, t))
+                if keep("prior_treatments", t.citation, partial(_treatment, item=t))
             ],
             "concurrent_therapies": [
                 t
                 for t in a.concurrent_therapies
-                if keep("concurrent_therapies", t.citation, lambda s, t=t: _treatment(s, t))
+                if keep("concurrent_therapies", t.citation, partial(_treatment, item=t))
             ],
             "prior_injections": [
                 p
                 for p in a.prior_injections
-                if keep("prior_injections", p.citation, lambda s, p=p: _prior_injection(s, p))
+                if keep("prior_injections", p.citation, partial(_prior_injection, item=p))
             ],
             "diagnosis_rationale": [
                 c for c in a.diagnosis_rationale if keep("diagnosis_rationale", c, lambda s: None)
@@ -250,7 +249,7 @@ def verify_answer(
             "excluded_services": [
                 x
                 for x in a.excluded_services
-                if keep("excluded_services", x.citation, lambda s, x=x: _excluded(s, x))
+                if keep("excluded_services", x.citation, partial(_excluded, item=x))
             ],
             "imaging_guidance": [
                 c for c in a.imaging_guidance if keep("imaging_guidance", c, _imaging)
@@ -389,8 +388,9 @@ def _procedure(span: _Span, status: str, date_of_service: dt.date | None) -> str
         reasons.append(reason)
     else:
         return reasons[0]
-    earlier = span.doc.date is not None and date_of_service is not None
-    return BEFORE_SERVICE if earlier and span.doc.date < date_of_service else None
+    doc_date = span.doc.date
+    earlier = doc_date is not None and date_of_service is not None and doc_date < date_of_service
+    return BEFORE_SERVICE if earlier else None
 
 
 def _prior_injection(span: _Span, item: CitedPriorInjection) -> str | None:

@@ -83,7 +83,7 @@ def _signature(reading: ProcedureReading) -> tuple:
 def _facts(sents: list[Sent], procedure: ProcedureReading) -> Facts:
     facts = Facts(
         procedure_performed=procedure.status == "performed",
-        procedure_status=procedure.status,  # type: ignore[arg-type]
+        procedure_status=procedure.status,
         procedure_status_reason=procedure.reason,
         procedure_evidence=evidence_of(procedure.evidence),
     )

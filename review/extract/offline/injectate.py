@@ -37,11 +37,11 @@ def assign_doses(s: Sent, agents: list[Mention]) -> dict[int, list[str]]:
         elif before is not None and _DOSE_GAP.fullmatch(text[before.end : match.start()]):
             owner = before
         else:
-            near = [
+            candidates = [
                 (after.start - match.end(), after) if after else None,
                 (match.start() - before.end, before) if before else None,
             ]
-            near = [n for n in near if n is not None and n[0] <= 30]
+            near = [n for n in candidates if n is not None and n[0] <= 30]
             owner = min(near, key=lambda n: n[0])[1] if near else None
         if (
             owner is not None

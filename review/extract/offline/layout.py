@@ -17,6 +17,8 @@ import re
 import string
 from dataclasses import dataclass
 
+from review.schema import Side
+
 
 @dataclass(frozen=True)
 class Item:
@@ -24,7 +26,7 @@ class Item:
     end: int
     kind: str  # checkbox | field | row
     polarity: int  # +1 ticked / yes / injected, -1 empty / no / not injected
-    side: str | None = None  # a table row's side column
+    side: Side | None = None  # a table row's side column
 
 
 _BOX = re.compile(r"\[\s*[xX✓✔*]\s*\]|\[\s*\]|\(\s*[xX✓✔]\s*\)|\(\s{0,2}\)|[☒☑✅✔]|☐")
@@ -47,7 +49,7 @@ _INJECTED_HEADER = re.compile(
 _SIDE_HEADER = re.compile(r"^(?:side|laterality|l/r|r/l)$", re.I)
 _YES_CELL = re.compile(r"^(?:y|yes|x|✓|✔|\+|done|injected|1)$", re.I)
 _NO_CELL = re.compile(r"^(?:n|no|-|—|–|not injected|none|0|n/a)$", re.I)
-_SIDES = {
+_SIDES: dict[str, Side] = {
     "l": "left",
     "left": "left",
     "lt": "left",

@@ -21,7 +21,7 @@ from review.extract.facts import merge_side
 from review.extract.offline.reading import Sent, add_evidence, usable
 from review.extract.offline.status import procedure_mentions
 from review.lexicon import entry_attributes
-from review.schema import Facts, InjectedMuscle, InjectedRegion, Mention
+from review.schema import Facts, InjectedMuscle, InjectedRegion, Mention, Side
 
 _SIDE_WORD = re.compile(
     r"\b(left|right|bilateral(?:ly)?|both|lt|rt|b/l|bilat|(?<![\w/])[LR](?![\w/]))\b", re.I
@@ -67,7 +67,7 @@ def read_muscles(facts: Facts, today: list[Sent]) -> None:
                     name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None
                 ),
             )
-            item.side = merge_side(item.side, sides[m.start])  # type: ignore[assignment]
+            item.side = merge_side(item.side, sides[m.start])
             add_evidence(item, s.evidence)
         for m in s.labelled("region"):
             if not _injected(s, m) or s.labelled("muscle"):
@@ -79,7 +79,7 @@ def read_muscles(facts: Facts, today: list[Sent]) -> None:
                     name=m.name, side=sides[m.start], body_area=entry.body_area if entry else None
                 ),
             )
-            region.side = merge_side(region.side, sides[m.start])  # type: ignore[assignment]
+            region.side = merge_side(region.side, sides[m.start])
             add_evidence(region, s.evidence)
     # a group named beside its members ("scalenes: anterior and middle scalene") is not another
     # muscle: the members are what was injected
@@ -128,11 +128,11 @@ def _landmark(s: Sent, m: Mention) -> bool:
     )
 
 
-def _sides(s: Sent) -> dict[int, str]:
+def _sides(s: Sent) -> dict[int, Side]:
     """Side of every muscle/region mention in a sentence."""
-    out: dict[int, str] = {}
+    out: dict[int, Side] = {}
     sites = [m for m in s.mentions if m.label in ("muscle", "region")]
-    current = "unspecified"
+    current: Side = "unspecified"
     prev_end = s.sentence.start
     for m in sites:
         before = s.doc.text[prev_end : m.start]
@@ -168,7 +168,7 @@ def _sides(s: Sent) -> dict[int, str]:
     return out
 
 
-def side_of(word: str) -> str:
+def side_of(word: str) -> Side:
     w = word.lower().strip(" ,-").replace("on the ", "").replace("on ", "").replace("-sided", "")
     if w in ("left", "lt", "l"):
         return "left"

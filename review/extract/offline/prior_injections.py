@@ -14,7 +14,7 @@ import re
 from review.extract.offline.reading import Sent, add_evidence, orphan_outcome, outcome_cue
 from review.extract.offline.status import ProcedureReading
 from review.extract.offline.treatments import _duration
-from review.schema import Facts, PriorInjection
+from review.schema import Facts, PriorInjection, PriorResponse
 
 _REPEAT = re.compile(r"\b(repeat|again|another (?:round|set|series)|re-?inject\w*)\b", re.I)
 _PERCENT = re.compile(r"\b(\d{1,3})\s?%\s*(?:relief|improvement|reduction|better|decrease)", re.I)
@@ -66,6 +66,7 @@ def read_prior_injections(facts: Facts, sents: list[Sent], procedure: ProcedureR
             if not c.labelled("treatment") and not c.labelled("procedure")
         ]
         # numbers outrank words: "after failing PT ... about 70% relief" is an improvement
+        response: PriorResponse
         if percent:
             response = "improved" if int(percent.group(1)) > 0 else "no_relief"
         elif pain and int(pain.group(2)) < int(pain.group(1)):
@@ -78,13 +79,15 @@ def read_prior_injections(facts: Facts, sents: list[Sent], procedure: ProcedureR
             response = "unknown"
         if not earlier and response == "unknown":
             continue  # "repeat TPI today" with no word on the last one: nothing to record here
-        dates = list(dict.fromkeys(m.group(0) for m in _DATE.finditer(text))) or [None]
+        dates: list[str | None] = list(dict.fromkeys(m.group(0) for m in _DATE.finditer(text))) or [
+            None
+        ]
         for date in dates:  # a log of earlier sessions: one record per dated session
             facts.prior_injections.append(
                 PriorInjection(
                     date=date,
                     muscles=sorted({m.name for c in context for m in c.labelled("muscle")}),
-                    response=response,  # type: ignore[arg-type]
+                    response=response,
                     percent_relief=int(percent.group(1)) if percent else None,
                     duration=_duration(text),
                     evidence=[c.evidence for c in context if c.evidence],

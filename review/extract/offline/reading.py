@@ -15,14 +15,19 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from review.extract.cues import OUTCOME_OF_CATEGORY, OUTCOME_PRECEDENCE, nearest
+from review.extract.cues import OUTCOME_OF_CATEGORY, OUTCOME_PRECEDENCE, OutcomeReading, nearest
 from review.extract.offline.layout import Item, layout_items
-from review.schema import Evidence, Fact, Mention, ParsedDocument, Reach, Sentence
+from review.schema import Evidence, Fact, Mention, Outcome, ParsedDocument, Reach, Sentence
 
 # --------------------------------------------------------------------------- cue readings
 
 
-NEGATED_OUTCOME = {"effective": "failed", "partial": "failed", "high": "low", "low": "high"}
+NEGATED_OUTCOME: dict[OutcomeReading | None, OutcomeReading] = {
+    "effective": "failed",
+    "partial": "failed",
+    "high": "low",
+    "low": "high",
+}
 """A negated outcome cue: a good result denied is a failure; a denied failure, intolerance or
 contraindication says nothing we can use ("not contraindicated", "not intolerant")."""
 _NEGATED_CUE = re.compile(r"\b(?:not|n't|no longer|never)\s*$", re.I)
@@ -53,7 +58,7 @@ _SCORE_CHANGE = re.compile(
 )
 
 
-def _score_change(clause: str) -> str | None:
+def _score_change(clause: str) -> Outcome | None:
     """A pain score before and after ("brought the pain from 7/10 to 5/10"): no fall is a
     failure, a fall to 2/10 or less (or by 70%) works, anything between is partial."""
     hit = _SCORE_CHANGE.search(clause)
@@ -77,7 +82,7 @@ def _paren_around(text: str, offset: int) -> tuple[int, int] | None:
     return (open_at, close_at + 1) if close_at != -1 else None
 
 
-def outcome_cue(m: Mention, s: Sent) -> tuple[str | None, Reach | None]:
+def outcome_cue(m: Mention, s: Sent) -> tuple[Outcome | None, Reach | None]:
     """How the treatment (or earlier injection) went, by the nearest outcome cue. A predicate
     whose sense depends on its subject takes it from its clause: "relief ... was minimal"
     (failed), "pain was minimal after PT" (effective)."""
@@ -117,7 +122,7 @@ def outcome_cue(m: Mention, s: Sent) -> tuple[str | None, Reach | None]:
         value = NEGATED_OUTCOME.get(value)
         if value is None:
             return None, None
-    if value not in ("low", "high"):
+    if value != "low" and value != "high":
         return value, reach
     clause = s.clause_before(reach.start)
     benefit = _BENEFIT_SUBJECT.search(clause)
@@ -129,7 +134,7 @@ def outcome_cue(m: Mention, s: Sent) -> tuple[str | None, Reach | None]:
     return None, None
 
 
-def orphan_outcome(s: Sent) -> str | None:
+def orphan_outcome(s: Sent) -> Outcome | None:
     """The outcome a sentence without treatments states, as its subject composes it."""
     for cue in s.doc.cues:
         if cue.sentence != s.sentence.id or cue.category not in OUTCOME_OF_CATEGORY:

@@ -31,13 +31,13 @@ from review.extract.offline.reading import (
     dates_in,
     usable,
 )
-from review.schema import Mention
+from review.schema import Mention, ProcedureStatus
 
 INJECTION_NAMES = ("trigger_point_injection", "injection_verb", "procedure_word")
 NEEDLE_SERVICES = {"acupuncture", "dry_needling", "electrical_stimulation", "botulinum_toxin"}
 """Excluded services that still put needles into muscles: their sentences name injected muscles."""
 NEEDLE_TREATMENTS = {"acupuncture": "acupuncture", "dry_needling": "dry_needling"}
-NOT_DONE = ("declined", "cancelled", "deferred", "negated")
+NOT_DONE: tuple[ProcedureStatus, ...] = ("declined", "cancelled", "deferred", "negated")
 
 _RESPONSE_TO = re.compile(
     r"\b(response|responded|relief|benefit|improvement|better|helped|after)\b.{0,30}\b(?:to|from|after|with)\b",
@@ -69,7 +69,7 @@ class Event:
 
 @dataclass
 class ProcedureReading:
-    status: str = "not_mentioned"
+    status: ProcedureStatus = "not_mentioned"
     reason: str | None = None
     evidence: list[Sent] = field(default_factory=list)
     today: list[Sent] = field(default_factory=list)  # sentences telling today's TPI
@@ -290,7 +290,8 @@ def _resolve(events: list[Event]) -> ProcedureReading:
         return ProcedureReading("performed", evidence=_sents(positives))
     if not_done:
         return ProcedureReading(_first(not_done), evidence=_sents(not_done))
-    for status in ("planned", "historical"):
+    earlier_or_later: tuple[ProcedureStatus, ...] = ("planned", "historical")
+    for status in earlier_or_later:
         hits = [e for e in tpi_named if e.status == status and e in today]
         if status == "historical":
             hits += [e for e in tpi_named if e.sent.day == "earlier" and e.status == "historical"]
@@ -322,8 +323,9 @@ def _procedure_level(e: Event) -> bool:
     ) and (e.tpi or e.sent.section in ("procedure", "addendum", "plan", None, "unknown"))
 
 
-def _first(events: list[Event]) -> str:
-    return min((e.status for e in events), key=NOT_DONE.index)
+def _first(events: list[Event]) -> ProcedureStatus:
+    """The first of NOT_DONE that one of ``events`` has (each has one of them)."""
+    return next(s for s in NOT_DONE if any(e.status == s for e in events))
 
 
 def _sents(events: list[Event]) -> list[Sent]:
@@ -483,7 +485,7 @@ def _list_continuations(sents: list[Sent], today: list[Sent]) -> list[Sent]:
     """List items naming muscles right after today's injection sentence ("injected:" then
     "- R QL: 3 points") are injection sites too."""
     chosen = {id(s) for s in today}
-    out = []
+    out: list[Sent] = []
     for prev, s in itertools.pairwise(sents):
         if (
             (

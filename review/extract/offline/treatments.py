@@ -25,9 +25,9 @@ from review.extract.offline.reading import (
     outcome_cue,
 )
 from review.extract.offline.status import NEEDLE_TREATMENTS
-from review.schema import Facts, Mention, Treatment
+from review.schema import Facts, Mention, Outcome, Treatment
 
-MERGE_ORDER = (
+MERGE_ORDER: tuple[Outcome, ...] = (
     "contraindicated",
     "not_tolerated",
     "failed",
@@ -176,7 +176,7 @@ def _generic_word(s: Sent, m: Mention) -> bool:
     return m.name == "medication" and s.doc.text[m.start : m.end].lower() in GENERIC_WORDS
 
 
-def _default(m: Mention, s: Sent, status: str | None) -> str:
+def _default(m: Mention, s: Sent, status: str | None) -> Outcome:
     item = s.item_of(m)
     if item is not None and item.polarity < 0:
         return "not_tried"  # "[ ] Chiropractic", "PT tried: No"
@@ -193,7 +193,7 @@ def _field_label_of_injectate(s: Sent, m: Mention) -> bool:
     return after.lstrip().startswith(":") and any(i.start > m.end for i in s.labelled("injectate"))
 
 
-def _carried_outcome(sents: list[Sent], i: int, m: Mention) -> str | None:
+def _carried_outcome(sents: list[Sent], i: int, m: Mention) -> Outcome | None:
     """An outcome stated on its own next to the treatments covers them: the sentence right
     after ("Tried PT, naproxen and heat." "None of these helped."), the line after a list of
     treatments, or a lead-in before the list ("No relief from any of the following:")."""
@@ -227,17 +227,19 @@ def _same_part(a: Sent, b: Sent) -> bool:
     return a.doc is b.doc and a.section == b.section
 
 
-def _add(table: dict[str, Treatment], m: Mention, s: Sent, outcome: str, duration) -> None:
+def _add(
+    table: dict[str, Treatment], m: Mention, s: Sent, outcome: Outcome, duration: str | None
+) -> None:
     item = table.get(m.name)
     if item is None:
         item = table[m.name] = Treatment(
             name=m.name,
             category=m.category or "noninvasive",
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
             duration=duration,
         )
     elif MERGE_ORDER.index(outcome) < MERGE_ORDER.index(item.outcome):
-        item.outcome = outcome  # type: ignore[assignment]
+        item.outcome = outcome
         item.duration = duration or item.duration
     add_evidence(item, s.evidence)
 

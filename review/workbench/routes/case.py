@@ -92,7 +92,8 @@ async def review_post(request: Request, wb: Workbench, slug: str) -> Response:
         problems.append(f"The reason is longer than {MAX_REASON} characters.")
     rec = entry.rec
     current = review_state(entry, latest_of(snap.rows))
-    to_decision, to_code = rec.decision, rec.supported_code
+    to_decision: str = rec.decision
+    to_code = rec.supported_code
     if action == "override":
         to_decision = form.get("decision", "")
         raw_code = form.get("supported_code", "")

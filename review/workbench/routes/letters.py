@@ -8,6 +8,7 @@ import re
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from review.schema import Recommendation
 from review.workbench.cases import CaseEntry
 from review.workbench.letter import draft_letter, missing_items
 from review.workbench.pages import page
@@ -16,13 +17,13 @@ from review.workbench.state import Workbench, WorkbenchState
 router = APIRouter()
 
 
-def pended_or_404(wb: WorkbenchState, slug: str) -> CaseEntry:
+def pended_or_404(wb: WorkbenchState, slug: str) -> tuple[CaseEntry, Recommendation]:
     entry = wb.entry_or_404(slug)
     if entry.rec is None or entry.rec.decision != "pend":
         raise HTTPException(
             status_code=404, detail="a documentation request is drafted for pended cases only"
         )
-    return entry
+    return entry, entry.rec
 
 
 def letter_file(entry: CaseEntry, text: str) -> PlainTextResponse:
@@ -35,27 +36,27 @@ def letter_file(entry: CaseEntry, text: str) -> PlainTextResponse:
 
 @router.get("/case/{slug}/letter", response_class=HTMLResponse)
 def letter(request: Request, wb: Workbench, slug: str) -> HTMLResponse:
-    entry = pended_or_404(wb, slug)
+    entry, rec = pended_or_404(wb, slug)
     return page(
         request,
         wb,
         "letter.html.j2",
         entry=entry,
-        rec=entry.rec,
-        items=missing_items(entry.rec),
-        letter=draft_letter(entry.rec, date_of_service=entry.date_of_service),
+        rec=rec,
+        items=missing_items(rec),
+        letter=draft_letter(rec, date_of_service=entry.date_of_service),
     )
 
 
 @router.get("/case/{slug}/letter.txt")
 def letter_txt(wb: Workbench, slug: str) -> PlainTextResponse:
-    entry = pended_or_404(wb, slug)
-    return letter_file(entry, draft_letter(entry.rec, date_of_service=entry.date_of_service))
+    entry, rec = pended_or_404(wb, slug)
+    return letter_file(entry, draft_letter(rec, date_of_service=entry.date_of_service))
 
 
 @router.post("/case/{slug}/letter.txt")
 async def letter_txt_edited(request: Request, wb: Workbench, slug: str) -> PlainTextResponse:
-    entry = pended_or_404(wb, slug)
+    entry, _ = pended_or_404(wb, slug)
     text = (await request.form()).get("letter")
     if not isinstance(text, str) or not text.strip():
         raise HTTPException(status_code=400, detail="the letter is empty")
