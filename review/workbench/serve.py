@@ -53,7 +53,7 @@ def serve(
     results: Path | None,
     host: str,
     port: int,
-    db: Path,
+    db: str | Path,
     allow_remote: bool = False,
 ) -> None:
     check_host(host, allow_remote)
@@ -65,6 +65,8 @@ def serve(
             source="review serve",
         )
     try:
+        import alembic  # noqa: F401  (the audit trail's migrations)
+        import sqlalchemy  # noqa: F401
         import uvicorn
 
         from review.workbench.app import create_app
@@ -75,27 +77,29 @@ def serve(
             "pip install -e '.[workbench]'",
         ) from None
     from review.workbench.cases import load_cases, load_results
+    from review.workbench.store import AuditStore
 
+    store = AuditStore(db)  # first: a wrong --db fails before the cases are reviewed
     if cases is not None:
         source = load_cases(cases)
     else:
         assert results is not None  # exactly one of the two, checked above
         source = load_results(results)
-    app = create_app(source, db, allowed_hosts=allowed_hosts(host, allow_remote))
-    broken = app.state.workbench.store.verify().broken
+    app = create_app(source, store, allowed_hosts=allowed_hosts(host, allow_remote))
+    broken = store.verify().broken
     if broken is not None:
         from review.workbench.store import describe
 
         print(
-            f"warning: [A003] {db}: {describe(broken)}; the workbench shows this on every page "
-            "and refuses new reviews until the file is restored",
+            f"warning: [A003] {store.location}: {describe(broken)}; the workbench shows this on "
+            "every page and refuses new reviews until the trail is restored",
             file=sys.stderr,
             flush=True,
         )
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Workbench: http://{shown}:{port}/  ({len(source.entries)} case(s) from {source.root}; "
-        f"audit trail {db}). Ctrl+C to stop.",
+        f"audit trail {store.location}). Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,
     )
