@@ -93,3 +93,40 @@ def evidence_items(node):
     elif isinstance(node, list):
         for value in node:
             yield from evidence_items(value)
+
+
+# --------------------------------------------------------------------------- audit databases
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL server for the session (tests/pg_cluster.py), stopped and removed
+    at the end. Skips without the server binaries, unless REVIEW_TEST_POSTGRES=required (CI)."""
+    from pg_cluster import REQUIRED, Cluster, Unavailable
+
+    try:
+        cluster = Cluster()
+    except Unavailable as exc:
+        if os.environ.get(REQUIRED) == "required":
+            pytest.fail(f"{REQUIRED}=required, but no PostgreSQL server could be started: {exc}")
+        pytest.skip(f"no PostgreSQL server for the tests ({exc}); CI sets {REQUIRED}=required")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster):
+    """A ``postgresql+psycopg://`` URL to a fresh, empty schema of the test server."""
+    with postgres_cluster.schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_db(request, tmp_path):
+    """An audit database not created yet: an SQLite path, or a URL to an empty PostgreSQL schema
+    (tests/audit_db.py reads and tampers with either)."""
+    if request.param == "sqlite":
+        return tmp_path / "audit.sqlite"
+    return request.getfixturevalue("postgres_url")

@@ -3,7 +3,8 @@ append-only audit trail, CSRF, CSP, documentation requests, exports, and the bin
 
 Posts go the way a browser sends them: the token read from the page's form, the session cookie the
 server set, and ``Origin`` naming the workbench (tests/security/ attacks the CSRF and audit
-defences themselves)."""
+defences themselves). Every test that uses the ``db`` fixture runs twice: on an SQLite file and on
+a real PostgreSQL server (conftest.py; tests/test_audit_backends.py tests the store on both)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import hashlib
 import io
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +25,7 @@ pytest.importorskip(
 )
 pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
 
+import audit_db as shell
 from fastapi.testclient import TestClient
 
 from review.workbench.app import create_app
@@ -48,8 +49,9 @@ def source():
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "audit.sqlite"
+def db(audit_db):
+    """The audit database, on each backend: an SQLite path or a PostgreSQL URL (conftest.py)."""
+    return audit_db
 
 
 @pytest.fixture
@@ -67,11 +69,7 @@ def token(client) -> str:
 
 
 def audit_rows(db) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT * FROM audit ORDER BY id").fetchall()
-    finally:
-        con.close()
+    return shell.tuples(db)
 
 
 def queue_ids(html: str) -> list[tuple[str, str]]:
@@ -219,15 +217,10 @@ def test_accept_records_the_recommendation(client, db):
 
 def test_audit_table_refuses_update_and_delete(client, db):
     assert override(client).status_code == 303
-    con = sqlite3.connect(db)
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            con.execute("UPDATE audit SET to_decision = 'deny'")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            con.execute("DELETE FROM audit")
-        con.rollback()
-    finally:
-        con.close()
+    with pytest.raises(shell.db_errors(), match="append-only"):
+        shell.execute(db, "UPDATE audit SET to_decision = 'deny'")
+    with pytest.raises(shell.db_errors(), match="append-only"):
+        shell.execute(db, "DELETE FROM audit")
     assert len(audit_rows(db)) == 1 and audit_rows(db)[0][8] == "approve"
 
 

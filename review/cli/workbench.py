@@ -25,8 +25,12 @@ def serve_command(
         str, typer.Option(help="Bind address (loopback unless --allow-remote).")
     ] = "127.0.0.1",
     db: Annotated[
-        Path, typer.Option(help="SQLite audit trail (append-only) of accepts and overrides.")
-    ] = Path("workbench-audit.sqlite"),
+        str,
+        typer.Option(
+            help="The append-only audit trail of accepts and overrides: an SQLite file path, or "
+            "postgresql+psycopg://USER:PASS@HOST/DB for a team."
+        ),
+    ] = "workbench-audit.sqlite",
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (notes are PHI).")
     ] = False,
@@ -58,7 +62,11 @@ def serve_command(
 @audit_app.command("verify")
 def audit_verify(
     db: Annotated[
-        Path, typer.Option(help="The workbench's SQLite audit trail (review serve --db).")
+        str,
+        typer.Option(
+            help="The workbench's audit trail (review serve --db): an SQLite file path or a "
+            "postgresql+psycopg:// URL."
+        ),
     ],
     expect_head: Annotated[
         str | None,
@@ -78,8 +86,17 @@ def audit_verify(
     somewhere else (a ticket, a write-once store) and pass it back with --expect-head.
 
     Example: review audit verify --db workbench-audit.sqlite --expect-head 3f2a...
+    (or --db postgresql+psycopg://USER@HOST/DB, the password from PGPASSWORD or ~/.pgpass)
     """
+    from review.errors import ReviewError
     from review.workbench.store import verify_file
 
-    check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)
+    try:
+        check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)
+    except ImportError as exc:  # SQLAlchemy (or psycopg for a PostgreSQL URL) is not installed
+        raise ReviewError(
+            "W005",
+            f"verifying the audit trail needs the workbench's optional dependencies ({exc.name} "
+            "is missing): pip install -e '.[workbench]'",
+        ) from None
     typer.echo(f"ok: {check.rows} rows, head {check.head}")

@@ -3,11 +3,13 @@
 ``review serve --cases DIR`` (or ``--results DIR``) starts it on 127.0.0.1. Pages: the queue
 (pended first, filters, counts), a case page (the HTML report plus an accept / override form), a
 drafted request for additional documentation for pended cases, and exports of reviewed decisions.
-Every accept or override is inserted into an append-only, hash-chained SQLite audit table
-(:mod:`.store`, :mod:`.chain`; ``review audit verify`` checks it).
+Every accept or override is inserted into an append-only, hash-chained audit table in SQLite or
+PostgreSQL (:mod:`.store`, :mod:`.chain`, :mod:`.database`, :mod:`.schema`, migrations in
+:mod:`.migrations`; ``review audit verify`` checks it).
 
 FastAPI is imported only by the web app: :mod:`.app`, which assembles :mod:`.security`,
 :mod:`.state`, :mod:`.pages`, the routers in :mod:`.routes` and the FHIR API in :mod:`.fhir_api`.
 :mod:`.serve`, :mod:`.store`, :mod:`.chain`, :mod:`.cases`, :mod:`.letter` and :mod:`.decisions`
-work without it (the CLI checks the bind address first).
+import without it (the CLI checks the bind address first); opening an audit database needs
+SQLAlchemy and alembic (the same extra; psycopg for PostgreSQL).
 """

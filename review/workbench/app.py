@@ -24,14 +24,15 @@ from review.workbench.store import AuditStore
 
 def create_app(
     source: CaseSource,
-    db_path: str | Path,
+    db_path: str | Path | AuditStore,
     *,
     allowed_hosts: list[str] | None = None,
     secret: bytes | str | None = None,
     clocks: ClockSettings | None = None,
     now: Callable[[], dt.datetime] = utc_now,
 ) -> FastAPI:
-    """The app for one case source and one audit database.
+    """The app for one case source and one audit database (``db_path``: an SQLite file, a
+    ``postgresql+psycopg://`` URL, see :mod:`.database`, or an open :class:`AuditStore`).
 
     ``allowed_hosts``: Host header values accepted (default: loopback names and the test
     client's ``testserver``). ``secret``: the CSRF key (default ``REVIEW_WORKBENCH_SECRET``,
@@ -42,7 +43,7 @@ def create_app(
     """
     hosts = allowed_hosts or DEFAULT_HOSTS
     guard = CsrfGuard(load_secret(secret), hosts)
-    store = AuditStore(db_path)
+    store = db_path if isinstance(db_path, AuditStore) else AuditStore(db_path)
     app = FastAPI(
         title="TPI review workbench",
         docs_url=None,

@@ -10,7 +10,8 @@ What it cannot do: whoever can write the rows and recompute every hash from the 
 can forge a consistent chain. Only a head hash kept somewhere else (:func:`verify`'s
 ``expect_head``) catches that, and only up to the anchored row.
 
-Pure functions over mappings, no I/O, so any store (SQLite today, SQLAlchemy later) can reuse it.
+Pure functions over mappings, no I/O: the same chain verifies on SQLite and PostgreSQL (the store
+hands it each row as a dict of every column).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def audit_alert(broken: Break | None, db_path: str | Path) -> str | None:
-    """The banner every page shows while the audit trail fails verification."""
+    """The banner every page shows while the audit trail fails verification (``db_path``: the
+    store's ``location``, any password masked)."""
     if broken is None:
         return None
     if broken.row_id is None:
@@ -49,7 +50,7 @@ def page(
         nonce=request.state.nonce,
         csrf_token=request.state.csrf_token,
         source=wb.source,
-        audit_alert=audit_alert(snap.check.broken, wb.store.path),
+        audit_alert=audit_alert(snap.check.broken, wb.store.location),
         **context,
     )
     return HTMLResponse(html, status_code=status_code)

@@ -53,7 +53,7 @@ def serve(
     results: Path | None,
     host: str,
     port: int,
-    db: Path,
+    db: str | Path,
     allow_remote: bool = False,
     clocks: Path | None = None,
 ) -> None:
@@ -66,6 +66,8 @@ def serve(
             source="review serve",
         )
     try:
+        import alembic  # noqa: F401  (the audit trail's migrations)
+        import sqlalchemy  # noqa: F401
         import uvicorn
 
         from review.workbench.app import create_app
@@ -77,30 +79,32 @@ def serve(
         ) from None
     from review.workbench.cases import load_cases, load_results
     from review.workbench.clocks import load_clocks
+    from review.workbench.store import AuditStore
 
-    clock_settings = load_clocks(clocks) if clocks is not None else None  # before the slow part
+    clock_settings = load_clocks(clocks) if clocks is not None else None  # a typo fails at once
+    store = AuditStore(db)  # first: a wrong --db fails before the cases are reviewed
     if cases is not None:
         source = load_cases(cases)
     else:
         assert results is not None  # exactly one of the two, checked above
         source = load_results(results)
     app = create_app(
-        source, db, allowed_hosts=allowed_hosts(host, allow_remote), clocks=clock_settings
+        source, store, allowed_hosts=allowed_hosts(host, allow_remote), clocks=clock_settings
     )
-    broken = app.state.workbench.store.verify().broken
+    broken = store.verify().broken
     if broken is not None:
         from review.workbench.store import describe
 
         print(
-            f"warning: [A003] {db}: {describe(broken)}; the workbench shows this on every page "
-            "and refuses new reviews until the file is restored",
+            f"warning: [A003] {store.location}: {describe(broken)}; the workbench shows this on "
+            "every page and refuses new reviews until the trail is restored",
             file=sys.stderr,
             flush=True,
         )
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Workbench: http://{shown}:{port}/  ({len(source.entries)} case(s) from {source.root}; "
-        f"audit trail {db}). Ctrl+C to stop.",
+        f"audit trail {store.location}). Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,
     )

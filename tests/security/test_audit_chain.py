@@ -7,6 +7,9 @@ row is hash-chained, ``sqlite_sequence`` must equal the last id, and a BEFORE IN
 refuses an existing id. Each tampering must be detected by ``review audit verify`` (naming the
 row) and by the workbench (a banner on every page, new reviews refused with 409).
 
+These are the SQLite attacks; tests/test_audit_backends.py makes the same kinds of edit on
+PostgreSQL (disabled or dropped triggers, TRUNCATE, a moved or restarted sequence).
+
 The expected hashes are recomputed here from the documented format (sha256 of the sorted-key JSON
 of every column but row_hash), not with the code under test.
 """
