@@ -144,7 +144,7 @@ def test_triage_a_pended_case_in_chromium(server, browser, tmp_path):
     # no-referrer Chromium sends "Origin: null", which the CSRF check refuses)
     assert [h.get("origin") for h in posts] == [base]
     assert page.locator("#audit-alert").count() == 0
-    from review.workbench.store import verify_file
+    from review.workbench.trail import verify_file
 
     assert verify_file(db).rows == 1
 

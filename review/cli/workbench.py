@@ -89,7 +89,7 @@ def audit_verify(
     (or --db postgresql+psycopg://USER@HOST/DB, the password from PGPASSWORD or ~/.pgpass)
     """
     from review.errors import ReviewError
-    from review.workbench.store import verify_file
+    from review.workbench.trail import verify_file
 
     try:
         check = verify_file(db, expect_head=expect_head, expect_rows=expect_rows)

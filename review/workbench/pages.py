@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from review.workbench.chain import Break
 from review.workbench.state import WorkbenchState
-from review.workbench.store import Snapshot
+from review.workbench.trail import Snapshot
 
 TEMPLATES = Path(__file__).parent / "templates"
 

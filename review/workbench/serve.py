@@ -93,7 +93,7 @@ def serve(
     )
     broken = store.verify().broken
     if broken is not None:
-        from review.workbench.store import describe
+        from review.workbench.trail import describe
 
         print(
             f"warning: [A003] {store.location}: {describe(broken)}; the workbench shows this on "
