@@ -8,7 +8,7 @@ Imported by ``tests/conftest.py`` (the ``vcr_config`` fixture and the
 What a cassette holds and how it is matched:
 
 - the plumbing tests match a request on method, path and its shape (``llm_request``: the model,
-  the message roles in order and the ``response_format`` schema), not on the text of the prompt
+  the message roles in order, the ``response_format`` schema and any ``tools``), not on the text of the prompt
   or the note, so editing a prompt does not invalidate every cassette; what the product sends
   now is checked by the tests on the live request (the ``sent`` fixture), not on the recording;
 - the notebook's evaluation cassette answers many notes of the same shape, so it matches the
@@ -81,6 +81,7 @@ def _shape(body: object) -> object:
         "model": body.get("model"),
         "roles": roles,
         "response_format": body.get("response_format"),
+        "tools": body.get("tools"),  # function_calling sends the schema as a tool
     }
 
 

@@ -26,6 +26,7 @@ import review.batch
 from review.batch.options import BatchOptions
 from review.batch.run import run_batch
 from review.errors import ReviewError
+from review.policy.load import clear_policy_caches
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTE_FILES = sorted(
@@ -233,18 +234,17 @@ def test_resume_after_an_append_still_resumes(tmp_path):
 
 def test_resume_under_changed_rules_is_refused_then_forced(tmp_path, monkeypatch):
     """Edit a rules file between the runs (a real change of rules_sha256)."""
-    from review.policy.load import load_policy
 
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
     monkeypatch.setenv("REVIEW_RULES_DIR", str(rules))
-    load_policy.cache_clear()
+    clear_policy_caches()
     try:
         notes, out = _first_run(tmp_path)
         old_sha = _manifest(out)["rules_sha256"]
         with open(rules / "hphc-tpi" / "rules.yaml", "a", encoding="utf-8") as fh:
             fh.write("\n# edited between the runs\n")
-        load_policy.cache_clear()
+        clear_policy_caches()
         before = _snapshot(out)
         with pytest.raises(ReviewError) as info:
             run_batch(notes, out, BatchOptions(resume=True))
@@ -261,7 +261,7 @@ def test_resume_under_changed_rules_is_refused_then_forced(tmp_path, monkeypatch
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", forced["at"])
         assert manifest["rules_sha256"] != old_sha
     finally:
-        load_policy.cache_clear()
+        clear_policy_caches()
 
 
 @pytest.mark.parametrize(
@@ -685,3 +685,12 @@ def test_batch_package_keeps_its_public_names():
     assert sorted(review.batch.__all__) == sorted(expected)
     for name, obj in expected.items():
         assert getattr(review.batch, name) is obj
+
+
+def test_resume_with_the_versioned_name_of_the_same_extractor_is_not_a_change(tmp_path):
+    """`--extractor offline` then `--resume --extractor offline.v1`: one extractor, two names;
+    the resume goes on (a real change of extractor is refused: the test above)."""
+    notes, out = _first_run(tmp_path)
+    stats = run_batch(notes, out, BatchOptions(resume=True, extractor="offline.v1"))
+    assert stats.errors == 0
+    assert "forced_resumes" not in _manifest(out) or not _manifest(out)["forced_resumes"]

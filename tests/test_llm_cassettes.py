@@ -1,9 +1,9 @@
 """PLUMBING tests for the LLM extractor, replayed from cassettes (no network, no model).
 
-What these tests are: the real client stack (``review.extract.llm`` -> langchain-openai
-``ChatOpenAI.with_structured_output(LLMFacts, method="json_schema", include_raw=True)`` ->
-openai 3.x -> httpx2) talking to a scripted OpenAI-compatible stand-in server
-(``tests/llm_standin.py``), recorded once into ``tests/cassettes/test_llm_cassettes/`` and
+What these tests are: the real client stack (``review.extract.llm.client`` -> langchain-openai
+``ChatOpenAI.with_structured_output`` with the ``LLMFacts`` JSON schema, ``method="json_schema"``,
+``include_raw=True`` -> openai 3.x -> httpx2) talking to a scripted OpenAI-compatible stand-in
+server (``tests/llm_standin.py``), recorded once into ``tests/cassettes/test_llm_cassettes/`` and
 replayed afterwards. They check the request shape, structured-output parsing, grounding of
 quotes to character offsets, the validation feedback loop, retries on 429/5xx, garbage and
 truncated answers, and that a failed extraction pends (never approves).
@@ -11,16 +11,16 @@ truncated answers, and that a failed extraction pends (never approves).
 What they are NOT: evidence of model quality. Every answer is written by hand in
 ``tests/fakes.py``; nothing here measures what a real model would extract.
 
-Record (only when a request the product sends changes; delete the stale cassette first)::
+A request is matched on its shape (model, message roles, response schema and tools:
+``tests/cassette_config.py``), so a prompt edit replays the existing cassettes, and what the
+product sends now is asserted on the live request (the ``sent`` fixture). Re-record them all
+against the stand-in when the shape changes (a new message layout, schema or model setting)::
 
-    /work/venv/bin/python -m pytest tests/test_llm_cassettes.py --record-mode=once
+    .venv/bin/python -m pytest tests/test_llm_cassettes.py --record-mode=rewrite
 
 Replay (what CI runs; the stand-in starts but must receive no request)::
 
-    /work/venv/bin/python -m pytest tests/test_llm_cassettes.py --record-mode=none --block-network
-
-When the request sequence changes (a new prompt, a new retry policy), delete the affected
-cassettes and re-record them: the diff of the cassette is part of the review.
+    .venv/bin/python -m pytest tests/test_llm_cassettes.py
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import yaml
 from review.errors import RulesError
 from review.pipeline import ReviewConfig, compare_case, review_case
 from review.policy.compare import case_diff, policy_diff
-from review.policy.load import load_policy
+from review.policy.load import clear_policy_caches, load_policy
 from review.policy.registry import registry, select_policy_id
 
 sys.path.insert(0, str(Path(__file__).parent / "policies"))
@@ -102,11 +102,9 @@ def test_a_date_before_the_lcd_is_in_force_matches_no_policy():
 @pytest.fixture
 def rules_copy(tmp_path):
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    registry.cache_clear()
-    load_policy.cache_clear()
+    clear_policy_caches()
     yield tmp_path / "rules"
-    registry.cache_clear()
-    load_policy.cache_clear()
+    clear_policy_caches()
 
 
 def _edit_settings(folder: Path, **changes):
@@ -309,3 +307,30 @@ def test_a_user_policy_reusing_a_bundled_id_is_an_error_naming_both_places(tmp_p
 def test_a_missing_user_policy_directory_is_an_error_not_silence(tmp_path):
     out = _cli_env({"REVIEW_POLICY_DIR": str(tmp_path / "nope")}, "rules", "policies")
     assert out.returncode == 2 and "REVIEW_POLICY_DIR is not a folder" in out.stderr
+
+
+def test_the_registry_follows_the_user_policy_directory_without_a_restart(tmp_path, monkeypatch):
+    """The policy caches are keyed on the folders looked in: pointing REVIEW_POLICY_DIR at a
+    folder (or away from it) is seen by the next selection, in the same process."""
+    _user_policy(tmp_path, "acme-tpi", "Acme Health")
+    assert select_policy_id(_case(payer="Medicare")) == LCD  # fills the caches first
+    monkeypatch.setenv("REVIEW_POLICY_DIR", str(tmp_path))
+    assert select_policy_id(_case(payer="Acme Health")) == "acme-tpi"
+    assert load_policy("acme-tpi").id == "acme-tpi"
+    monkeypatch.setenv("REVIEW_POLICY_DIR", "")
+    with pytest.raises(RulesError, match=r"\[R023\]"):
+        select_policy_id(_case(payer="Acme Health"))
+
+
+def test_a_user_policy_never_becomes_the_default_by_being_one_more(tmp_path, monkeypatch):
+    """A product folder with one policy and no registry.yaml defaults to that policy; adding
+    an operator's policy beside it does not take the default away (or give it to the draft)."""
+    product = tmp_path / "rules"
+    product.mkdir()
+    shutil.copytree(ROOT / "rules" / HPHC, product / HPHC)
+    user = tmp_path / "mine"
+    user.mkdir()
+    _user_policy(user, "acme-tpi", "Acme Health")
+    monkeypatch.setenv("REVIEW_RULES_DIR", str(product))
+    monkeypatch.setenv("REVIEW_POLICY_DIR", str(user))
+    assert load_policy().id == HPHC

@@ -12,7 +12,7 @@ import yaml
 
 from review.errors import RulesError
 from review.policy.check import case_statuses, check_policy, load_rule_tests
-from review.policy.load import load_policy
+from review.policy.load import clear_policy_caches, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("hphc-tpi", "medicare-lcd-tpi")
@@ -93,9 +93,9 @@ def test_check_policy_validates_codes_against_icd10cm():
 @pytest.fixture
 def policy_copy(tmp_path):
     shutil.copytree(ROOT / "rules" / "hphc-tpi", tmp_path / "hphc-tpi")
-    load_policy.cache_clear()
+    clear_policy_caches()
     yield tmp_path / "hphc-tpi"
-    load_policy.cache_clear()
+    clear_policy_caches()
 
 
 def _edit_rule(folder: Path, rule_id: str, **changes):
@@ -354,7 +354,7 @@ def test_settings_change_the_outcome_without_code_changes(policy_copy):
         ],
     )
     assert derive(case, facts, alt).supported_code == "20552"
-    load_policy.cache_clear()
+    clear_policy_caches()
     assert derive(case, facts, load_policy("hphc-tpi")).supported_code == "20553"
 
 

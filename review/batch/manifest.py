@@ -18,6 +18,7 @@ from review.batch.inputs import input_head
 from review.batch.options import BatchOptions
 from review.batch.results import write_error
 from review.errors import ReviewError
+from review.extract.registry import ExtractorSpec, extractor_spec
 
 MANIFEST = "manifest.json"
 
@@ -88,10 +89,16 @@ def resume_changes(old: dict[str, Any], new: dict[str, Any], input_path: Path) -
     for key in sorted(set(old_settings) | set(new_settings)):
         check(f"settings.{key}", old_settings.get(key), new_settings.get(key))
     old_options, new_options = old.get("options") or {}, new["options"]
-    check("extractor", old_options.get("extractor"), new_options["extractor"])
-    if (
-        old_options.get("extractor", "offline") != "offline"
-        or new_options["extractor"] != "offline"
+    old_extractor = _extractor(old_options.get("extractor", "offline"))
+    new_extractor = _extractor(new_options["extractor"])
+    # an alias and its version are one extractor ("offline" is "offline.v1")
+    check(
+        "extractor",
+        old_extractor.id if old_extractor else old_options.get("extractor"),
+        new_extractor.id if new_extractor else new_options["extractor"],
+    )
+    if (old_extractor is None or old_extractor.uses_llm) or (
+        new_extractor is None or new_extractor.uses_llm
     ):
         check("prompt", old_options.get("prompt"), new_options["prompt"])
         for name in ("prompt_sha256", "llm"):
@@ -142,6 +149,14 @@ def check_resume(
             {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "changed": changes}
         )
     return history
+
+
+def _extractor(name: object) -> ExtractorSpec | None:
+    """The registry's entry for a name a manifest recorded (None: a name it no longer knows)."""
+    try:
+        return extractor_spec(str(name))
+    except ReviewError:
+        return None
 
 
 def build_manifest(

@@ -1,14 +1,20 @@
 """What a process builds once for the reviews it runs: model clients, the answer cache, the rate
-limiter. A :class:`review.pipeline.ReviewConfig` holds settings only; the runtime holds the live
-objects those settings describe, shared by every review (and thread) of the process.
+limiter, built extractors. A :class:`review.pipeline.ReviewConfig` holds settings only; the
+runtime holds the live objects those settings describe, shared by every review (and thread) of
+the process.
 
-:func:`runtime_for` gives the process's runtime for a config (one per distinct cache path and
-rate budget); batch workers and the workbench call it once and pass the result on.
+:func:`runtime_for` gives the process's runtime for a config's runtime settings, built on first
+use: ``review_case`` asks for it when it is given none, and a batch worker process builds its own
+when it starts. One rate limiter per budget serves every runtime of the process, so two configs
+with the same budget never get twice the requests between them. A runtime passed explicitly to
+``review_case`` is used as it is (its cache and limiter, not the config's settings).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,50 +44,75 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: RuntimeSettings) -> Runtime:
-        cache = limiter = None
+        cache = None
         if settings.cache_path:
             from review.extract.llm.cache import AnswerCache
 
             cache = AnswerCache(settings.cache_path)
-        if settings.requests_per_minute or settings.tokens_per_minute:
-            from review.extract.llm.ratelimit import RateLimiter
-
-            limiter = RateLimiter(
-                settings.requests_per_minute,
-                settings.tokens_per_minute,
-                window=settings.rate_window_seconds,
-            )
-        return cls(cache=cache, limiter=limiter)
+        return cls(cache=cache, limiter=_limiter_for(settings))
 
     def extractor(self, name: str, prompt: str, settings: LLMSettings | None) -> Extractor:
         """The extractor for these settings, built once (it loads its prompt). LLM settings left
         out are read from the environment now, so the key names the endpoint actually used."""
         from review.extract.registry import extractor_spec
 
-        if settings is None and extractor_spec(name).uses_llm:
+        spec = extractor_spec(name)
+        if settings is None and spec.uses_llm:
             from review.extract.llm.client import LLMSettings
 
             settings = LLMSettings.load()
-        key = f"{name}\0{prompt}\0{settings.model_dump_json() if settings else ''}"
-        with self._lock:
-            if key not in self._clients:
-                self._clients[key] = extractor_spec(name).build(prompt, settings)
-            return self._clients[key]
+        key = f"extractor\0{spec.id}\0{prompt}\0{_settings_key(settings)}"
+        return self._once(key, lambda: spec.build(prompt, settings))
 
-    def structured_model(self, settings: LLMSettings):
+    def structured_model(self, settings: LLMSettings) -> Any:
         """The structured-output runnable for these settings: one model client (and one HTTP
         connection pool) per settings, built on first use and shared by threads."""
-        key = settings.model_dump_json()
-        with self._lock:
-            if key not in self._clients:
-                from review.extract.llm.client import build_structured_model
+        from review.extract.llm.client import build_structured_model
 
-                self._clients[key] = build_structured_model(settings, self.limiter)
-            return self._clients[key]
+        key = f"client\0{_settings_key(settings)}"
+        return self._once(key, lambda: build_structured_model(settings, self.limiter))
+
+    def _once(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()`` for ``key`` once; built outside the lock (a first model client imports
+        langchain), so two threads may race to build and one result is kept."""
+        with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+        built = build()
+        with self._lock:
+            return self._clients.setdefault(key, built)
+
+
+def _settings_key(settings: LLMSettings | None) -> str:
+    """LLM settings as a cache key, the API key included (its JSON dump masks it: two keys must
+    not share a client), as a digest so the key itself is never kept in a dict key."""
+    if settings is None:
+        return ""
+    secret = settings.api_key.get_secret_value() if settings.api_key else ""
+    return settings.model_dump_json() + hashlib.sha256(secret.encode()).hexdigest()
+
+
+_LIMITERS: dict[tuple[int | None, int | None, float], RateLimiter] = {}
+
+
+def _limiter_for(settings: RuntimeSettings) -> RateLimiter | None:
+    if not (settings.requests_per_minute or settings.tokens_per_minute):
+        return None
+    from review.extract.llm.ratelimit import RateLimiter
+
+    budget = (
+        settings.requests_per_minute,
+        settings.tokens_per_minute,
+        settings.rate_window_seconds,
+    )
+    with _RUNTIMES_LOCK:
+        if budget not in _LIMITERS:
+            _LIMITERS[budget] = RateLimiter(budget[0], budget[1], window=budget[2])
+        return _LIMITERS[budget]
 
 
 _RUNTIMES: dict[RuntimeSettings, Runtime] = {}
-_RUNTIMES_LOCK = threading.Lock()
+_RUNTIMES_LOCK = threading.RLock()
 
 
 def runtime_for(settings: RuntimeSettings) -> Runtime:

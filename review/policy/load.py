@@ -57,13 +57,26 @@ def user_policy_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def policy_roots(root: Path | None = None) -> tuple[Path, ...]:
+    """The folders policies are looked up in: ``root`` when given, else the product's and the
+    operator's. Read on every call (not cached), so a changed environment is seen at once; the
+    caches below are keyed on the result."""
+    if root is not None:
+        return (root,)
+    user = user_policy_dir()
+    return (rules_root(),) if user is None else (rules_root(), user)
+
+
 def policy_folders(root: Path | None = None) -> dict[str, Path]:
-    """Policy id -> folder: those under ``root`` when given, else the product's and the
-    operator's (an id in both is an error: which one a case got would depend on the order)."""
-    roots = [root] if root is not None else [rules_root(), user_policy_dir()]
+    """Policy id -> folder (an id in two roots is an error: which one a case got would depend
+    on the order)."""
+    return folders_in(policy_roots(root))
+
+
+def folders_in(roots: tuple[Path, ...]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for base in roots:
-        if base is None or not base.is_dir():
+        if not base.is_dir():
             continue
         for folder in sorted(p for p in base.iterdir() if (p / "rules.yaml").is_file()):
             if folder.name in found:
@@ -81,22 +94,34 @@ def available_policies(root: Path | None = None) -> list[str]:
     return list(policy_folders(root))
 
 
-@cache
 def load_policy(policy_id: str | None = None, root: Path | None = None) -> Policy:
     """A policy from the registry (``policy_folders()``) by its id (none: the registry's default).
     Never a path: a case names its policy, and what it names must not choose a folder
     (``load_policy_folder`` is the operator's)."""
-    from review.policy.registry import default_policy
+    return _load_policy(policy_id, policy_roots(root))
 
-    policy_id = policy_id or default_policy(root)
-    folders = policy_folders(root)
+
+@cache
+def _load_policy(policy_id: str | None, roots: tuple[Path, ...]) -> Policy:
+    from review.policy.registry import default_policy_in
+
+    policy_id = policy_id or default_policy_in(roots)
+    folders = folders_in(roots)
     if not POLICY_ID.match(policy_id) or policy_id not in folders:
         known = list(folders)
         msg = f"unknown policy {policy_id!r}" + did_you_mean(
             policy_id, known, f"; known: {', '.join(known) or 'none'}"
         )
-        raise RulesError("R001", msg, source=str(root or rules_root()))
+        raise RulesError("R001", msg, source=str(roots[0]))
     return _load_folder(folders[policy_id], policy_id)
+
+
+def clear_policy_caches() -> None:
+    """Forget loaded policies and registries (after editing policy files in place)."""
+    from review.policy.registry import default_policy_in, registry_in
+
+    for cached in (_load_policy, load_policy_folder, registry_in, default_policy_in):
+        cached.cache_clear()
 
 
 @cache

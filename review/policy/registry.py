@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from review.errors import RulesError, did_you_mean
-from review.policy.load import available_policies, load_file, policy_folders, rules_root
+from review.policy.load import folders_in, load_file, policy_roots
 from review.policy.model import SettingsFile
 from review.schema import Case, Strict, date_of_service
 
@@ -59,9 +59,13 @@ def _key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-@cache
 def registry(root: Path | None = None) -> tuple[Entry, ...]:
-    folders = policy_folders(root)
+    return registry_in(policy_roots(root))
+
+
+@cache
+def registry_in(roots: tuple[Path, ...]) -> tuple[Entry, ...]:
+    folders = folders_in(roots)
     entries = []
     for policy_id, folder in folders.items():
         meta = load_file(folder / "settings.yaml", SettingsFile)
@@ -118,11 +122,16 @@ def _dates_overlap(a: Entry, b: Entry) -> bool:
     return start <= end
 
 
-@cache
 def default_policy(root: Path | None = None) -> str:
-    """The registry's default (``rules/registry.yaml``), else the only policy there is."""
-    known = available_policies(root)  # the operator's policies too when no root is given
-    root = root or rules_root()
+    return default_policy_in(policy_roots(root))
+
+
+@cache
+def default_policy_in(roots: tuple[Path, ...]) -> str:
+    """The registry's default (``registry.yaml`` in the product's folder), else the product's
+    only policy (the operator's own policies are never the default by their number)."""
+    known = list(folders_in(roots))
+    root = roots[0]
     path = root / "registry.yaml"
     if path.is_file():
         default = load_file(path, RegistryFile).default_policy
@@ -135,8 +144,9 @@ def default_policy(root: Path | None = None) -> str:
                     source=str(path),
                 )
             return default
-    if len(known) == 1:
-        return known[0]
+    product = list(folders_in(roots[:1]))
+    if len(product) == 1:
+        return product[0]
     raise RulesError(
         "R023",
         "no default policy: name one in registry.yaml (default_policy) or give --policy",

@@ -1,6 +1,7 @@
-"""LLM extractor: any OpenAI-compatible endpoint through langchain's ChatOpenAI.
+"""The LLM client: any OpenAI-compatible endpoint through langchain's ChatOpenAI.
 
-The only module that imports langchain, openai or httpx2. The model reads the parsed documents as
+With deadline.py, the only code that imports langchain, openai or httpx2 (the extractor built on
+it is extractor.py). The model reads the parsed documents as
 numbered sentences and returns :class:`~review.extract.llm.schema.LLMFacts` (structured output);
 answers that fail validation are fed back with the error a bounded number of times; 429/5xx and
 timeouts are retried with backoff and jitter (:func:`_invoke`). When extraction finally fails the
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, ValidationError
 
 from review.errors import ReviewError
 from review.extract.llm.deadline import (
@@ -41,7 +42,10 @@ ENV_PREFIX = "REVIEW_LLM_"
 
 
 class LLMSettings(Strict):
-    """Endpoint settings, from the environment (``REVIEW_LLM_*``) or a YAML/JSON file."""
+    """Endpoint settings, from the environment (``REVIEW_LLM_*``) or a YAML/JSON file; frozen,
+    like the ReviewConfig that holds them (a change is a new settings object)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str
     model: str
