@@ -42,6 +42,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,16 @@ from review.workbench.database import (
     upgrade,
 )
 from review.workbench.schema import CHAIN_COLUMNS, COLUMNS, LEGACY_COLUMNS, install_guards
+
+DECISION_ACTIONS = ("accept", "override", "confirm", "reverse")
+"""Rows that set the decision in force."""
+WORKFLOW_ACTIONS = ("refer", "assign")
+"""Rows that record a step without deciding: a nurse's medical-necessity denial referred to a
+physician (the physician's ``confirm`` or ``reverse`` decides it), and an assignment change."""
+
+
+class Conflict(Exception):
+    """A workflow step refused because the case moved on (HTTP 409); nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -367,10 +378,18 @@ class AuditStore:
         provenance: dict[str, Any],
         rec_sha256: str | None,
         at: str | None = None,
+        check: Callable[[Snapshot], None] | None = None,
+        also: Callable[[Any, int], None] | None = None,
     ) -> int:
         """Append one row chained to the last; refuses (A003) when the chain is already broken,
         checked in the same write transaction so nothing slips in between. A007: the database
-        cannot be written (locked past the timeout, removed, read-only, unreachable)."""
+        cannot be written (locked past the timeout, removed, read-only, unreachable).
+
+        ``check(snapshot)``: called inside the write transaction with the rows as they are now
+        (writers are serialised), before the row is written; it raises :class:`Conflict` when the
+        case moved on since the reviewer's page was drawn (a referral already signed off, a case
+        taken by someone else), and nothing is written. ``also(conn, row_id)``: further writes in
+        the same transaction (the assignment table), committed with the row or not at all."""
         try:
             return self._insert(
                 reviewer=reviewer,
@@ -385,6 +404,8 @@ class AuditStore:
                 provenance=provenance,
                 rec_sha256=rec_sha256,
                 at=at,
+                check=check,
+                also=also,
             )
         except _db_errors() as exc:
             raise AuditError(
@@ -409,6 +430,8 @@ class AuditStore:
         provenance: dict[str, Any],
         rec_sha256: str | None,
         at: str | None,
+        check: Callable[[Snapshot], None] | None = None,
+        also: Callable[[Any, int], None] | None = None,
     ) -> int:
         from sqlalchemy import text
 
@@ -417,6 +440,8 @@ class AuditStore:
             snap = read_chain(conn)
             if snap.check.broken is not None:
                 raise AuditError("A003", describe(snap.check.broken), source=self.location)
+            if check is not None:
+                check(snap)
             row: dict[str, Any] = {
                 "id": (snap.rows[-1].id if snap.rows else 0) + 1,
                 "at": at or utc_now(),
@@ -441,6 +466,8 @@ class AuditStore:
                 ),
                 row,
             )
+            if also is not None:
+                also(conn, row["id"])
             if conn.dialect.name == "postgresql":  # last: a sequence move is not rolled back
                 conn.execute(
                     text("SELECT setval(pg_get_serial_sequence('audit', 'id'), :id)"),
@@ -527,8 +554,9 @@ class AuditStore:
 
 
 def latest_of(rows: list[AuditRow]) -> dict[str, AuditRow]:
-    """The last row of each case in ``rows`` (in id order)."""
-    return {row.case_key: row for row in rows}
+    """The last decision of each case in ``rows`` (in id order): an accept, override, or a
+    physician's confirm or reverse. A referral or an assignment decides nothing."""
+    return {row.case_key: row for row in rows if row.action in DECISION_ACTIONS}
 
 
 HEX = frozenset("0123456789abcdef")
