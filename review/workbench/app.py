@@ -4,12 +4,16 @@ and one audit database, behind the browser defences of :mod:`.security`, with th
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from review.report.html import environment
+from review.workbench.accounts import ABSOLUTE_DEFAULT, IDLE_DEFAULT, Accounts
+from review.workbench.auth import provider_for, signin_gate, signout_router
 from review.workbench.cases import CaseSource
 from review.workbench.fhir_api import create_fhir_app
 from review.workbench.pages import TEMPLATES
@@ -25,6 +29,10 @@ def create_app(
     *,
     allowed_hosts: list[str] | None = None,
     secret: bytes | str | None = None,
+    auth: str = "none",
+    session_idle: int = IDLE_DEFAULT,
+    session_max: int = ABSOLUTE_DEFAULT,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The app for one case source and one audit database (``db_path``: an SQLite file, a
     ``postgresql+psycopg://`` URL, see :mod:`.database`, or an open :class:`AuditStore`).
@@ -33,6 +41,10 @@ def create_app(
     client's ``testserver``). ``secret``: the CSRF key (default ``REVIEW_WORKBENCH_SECRET``,
     else random for this app). The state the routes share is ``app.state.workbench``
     (a :class:`~review.workbench.state.WorkbenchState`).
+
+    ``auth``: the sign-in mode (:mod:`.auth`): ``none`` (no sign-in) or ``local`` (accounts in
+    the same database); ``session_idle`` and ``session_max``: the session's idle and absolute
+    lifetimes in seconds; ``clock``: epoch seconds (tests move it).
     """
     hosts = allowed_hosts or DEFAULT_HOSTS
     guard = CsrfGuard(load_secret(secret), hosts)
@@ -44,11 +56,27 @@ def create_app(
         openapi_url=None,
         dependencies=[Depends(guard)],
     )
-    app.state.workbench = WorkbenchState(
-        source=source, store=store, env=environment(str(TEMPLATES))
+    provider = provider_for(auth)
+    accounts = (
+        Accounts(store, idle=session_idle, absolute=session_max, clock=clock)
+        if provider is not None
+        else None
     )
+    wb = WorkbenchState(
+        source=source,
+        store=store,
+        env=environment(str(TEMPLATES)),
+        mode=auth,
+        accounts=accounts,
+    )
+    app.state.workbench = wb
     # the FHIR JSON API for payer systems: its own sub-app, outside the browser-form CSRF rule
     app.mount("/fhir", create_fhir_app(source, store))
+    if provider is not None and accounts is not None:
+        # inside the Host check and the headers: every refusal gets the security headers too
+        app.middleware("http")(signin_gate(wb, provider, accounts))
+        app.include_router(provider.router())
+        app.include_router(signout_router())
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     # added last, so outermost: a response refusing the Host gets the security headers too
     app.middleware("http")(session_and_headers(guard))
