@@ -691,3 +691,40 @@ def test_twenty_users_override_at_once_and_each_is_recorded_once(source, db):
     ]
     assert [r["id"] for r in trail] == list(range(1, 21))
     assert AuditStore(db).verify().ok
+
+
+def test_referrals_and_assignments_are_not_counted_as_decisions(source, tmp_path):
+    """The agreement report, the exports and the override export see the physician's confirm,
+    not the referral before it nor the assignment."""
+    from review.agreement import agreement_report
+    from review.workbench.overrides import export_overrides
+
+    db = tmp_path / "audit.sqlite"
+    app, store = make_app(source, db, users=[("nurse1", "nurse"), ("doc1", "physician")])
+    nurse, doc = signed_in(app, "nurse1"), signed_in(app, "doc1")
+    assert (
+        nurse.post(f"/case/{PEND}/take", data={"csrf_token": form_token(nurse, "/")}).status_code
+        == 200
+    )
+    fields = {**MUTATING["deny-mn"][1], "csrf_token": form_token(nurse, "/")}
+    assert (
+        nurse.post(f"/case/{PEND}/review", data=fields, follow_redirects=False).status_code == 303
+    )
+    ref = rows(db)[-1]["id"]
+    data = {
+        "choice": "confirm",
+        "referral": str(ref),
+        "reason": "agree",
+        "csrf_token": form_token(doc, "/"),
+    }
+    assert doc.post(f"/case/{PEND}/signoff", data=data, follow_redirects=False).status_code == 303
+    trail = store.rows()
+    assert [r.action for r in trail] == ["assign", "refer", "confirm"]
+    report = agreement_report(trail)
+    assert (report["reviews"], report["reviewers"]) == (1, ["doc1"])
+    # the pipeline's label is the confirm's starting point (pend), not the referral's
+    pooled = report["pipeline_vs_reviewer"]["all"]["decision"]["confusion"]
+    assert pooled["pend"]["deny"] == 1
+    done = export_overrides(trail, EXAMPLES, tmp_path / "out")
+    assert [(e.case_key, e.status) for e in done] == [(PEND, "written")]
+    assert "deny" in (tmp_path / "out" / "EX-002" / "expected.yaml").read_text()

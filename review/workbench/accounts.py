@@ -289,8 +289,8 @@ class Accounts:
     def adopt(self, identity: Identity, provider: str) -> Identity:
         """The seam for an external provider: make sure ``identity`` has a users row (created
         without a password, its display name and roles kept up to date from the provider), and
-        return it as recorded. A disabled account stays disabled: None is not returned, the
-        caller must check :meth:`user`'s ``active``."""
+        return it as recorded. A disabled account stays disabled: the provider must check
+        :meth:`user`'s ``active`` before :func:`review.workbench.auth.complete_sign_in`."""
         from sqlalchemy import text
 
         check_username(identity.subject)

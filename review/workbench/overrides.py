@@ -1,8 +1,9 @@
 """Reviewer corrections as evaluation cases, and reading an audit trail for the agreement report.
 
 ``review results export-overrides --db AUDIT --cases CASES --out OUT`` writes, for every case whose
-latest review is an override (or a physician's confirm or reverse of a referral), ``OUT/<case-id-slug>/`` with the case input (read through
-:func:`review.case.load_case`, so a case can only bring files from inside its own folder) and an
+latest review is an override (or a physician's confirm or reverse of a referral; referrals and
+assignments decide nothing and are skipped), ``OUT/<case-id-slug>/`` with the case input (read
+through :func:`review.case.load_case`, so a case can only bring files from inside its own folder) and an
 ``expected.yaml`` in the eval format (eval/README.md) holding the reviewer's decision and supported
 code, with the review's provenance in comments. Only the decision and the code are the reviewer's:
 every other label key is ``null`` (not labelled, not scored), never guessed.

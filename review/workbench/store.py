@@ -1,4 +1,6 @@
-"""The audit trail: an insert-only, hash-chained table of every accept and override, in an SQLite
+"""The audit trail: an insert-only, hash-chained table of every accept and override (and, since
+migration 0002, every referral to a physician, physician's confirm or reverse, and assignment: see
+:data:`DECISION_ACTIONS` and :data:`WORKFLOW_ACTIONS`), in an SQLite
 file (the embedded default) or a PostgreSQL database (a team), through SQLAlchemy 2 Core
 (:mod:`.database` parses ``--db``; :mod:`.schema` holds the guards; the alembic migrations in
 :mod:`review.workbench.migrations` create or adopt the table when a store opens a database).
