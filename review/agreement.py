@@ -37,6 +37,7 @@ from itertools import combinations
 from typing import Any, Protocol
 
 DECISIONS = ("approve", "pend", "deny")
+DECISION_ACTIONS = ("accept", "override", "confirm", "reverse")
 NO_CODE = "none"
 ROUND = 4
 
@@ -251,8 +252,10 @@ def pair_kappas(pairs: Sequence[Pair]) -> dict[str, Any]:
 
 
 def agreement_report(rows: Sequence[ReviewRow]) -> dict[str, Any]:
-    """Everything ``review results agreement`` prints, as plain JSON-ready data."""
-    rows = list(rows)
+    """Everything ``review results agreement`` prints, as plain JSON-ready data. Only decisions
+    count (accept, override, a physician's confirm or reverse): a referral or an assignment row
+    of the workbench's trail decides nothing and is left out."""
+    rows = [r for r in rows if getattr(r, "action", "accept") in DECISION_ACTIONS]
     by_reviewer, excluded = pipeline_pairs(rows)
     pooled = [p for reviewer in sorted(by_reviewer) for p in by_reviewer[reviewer]]
     between = reviewer_pairs(rows)

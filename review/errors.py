@@ -160,6 +160,12 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W005", "the workbench's dependencies are not installed", "Install them with pip install -e '.[workbench]'."),
     ErrorCode("W006", "a CSRF secret that is too short", "Set REVIEW_WORKBENCH_SECRET to a long random value, or unset it for a random key per start."),
     ErrorCode("W007", "a --clocks file that cannot be used", "Fix the file named: `default` and `lines_of_business`, each with `expedited` and `standard` durations such as 72h or 7d (README, Reviewer workbench)."),
+    ErrorCode("W008", "--allow-remote without a sign-in mode", "Add --auth local (create accounts first with `review users add`), or serve on 127.0.0.1 without --allow-remote."),
+    ErrorCode("W009", "invalid account details", "Give a lowercase username, a role among nurse, physician, supervisor, admin, and a password of at least 12 characters."),
+    ErrorCode("W010", "the username exists already", "Choose another username, or leave the existing account as it is (`review users list`)."),
+    ErrorCode("W011", "no such user", "Check the username with `review users list --db ...`."),
+    ErrorCode("W012", "--auth local with no accounts", "Create one first: review users add USERNAME --role nurse --db ... (the same --db as serve)."),
+    ErrorCode("W013", "invalid session timeouts", "Give a positive --session-idle no longer than --session-max."),
 )
 # fmt: on
 

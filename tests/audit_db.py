@@ -69,3 +69,15 @@ def execute(db, *statements: str, params: tuple = ()) -> None:
             con.execute(sql, params)
     finally:
         con.close()
+
+
+def execute_rows(db, sql: str) -> list[tuple]:
+    """The rows of one query (any table of the workbench database), as tuples."""
+    if is_postgres(db):
+        with _pg(db) as con:
+            return [tuple(r) for r in con.execute(sql).fetchall()]
+    con = sqlite3.connect(Path(db))
+    try:
+        return [tuple(r) for r in con.execute(sql).fetchall()]
+    finally:
+        con.close()

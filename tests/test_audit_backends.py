@@ -437,11 +437,14 @@ def test_a_failed_insert_leaves_nothing_behind_and_the_trail_verifies(audit_db):
     assert review_row(store, 3) == 3
 
 
+HEAD = "0002"  # the newest migration (0002: accounts, sessions, assignments, workflow actions)
+
+
 def test_migrations_run_on_open_and_are_recorded(audit_db):
     AuditStore(audit_db)
-    assert _versions(audit_db) == ["0001"]
+    assert _versions(audit_db) == [HEAD]
     AuditStore(audit_db)  # opening again migrates nothing
-    assert _versions(audit_db) == ["0001"]
+    assert _versions(audit_db) == [HEAD]
 
 
 def _versions(db) -> list[str]:
@@ -532,8 +535,18 @@ def test_a_file_from_before_migrations_is_adopted_without_loss(tmp_path):
 
     store = AuditStore(path)
     assert shell.tuples(path) == old_rows  # every row, every column, unchanged
-    assert schema_of(path) == old_schema  # the table, index and triggers as they were
-    assert _versions(path) == ["0001"]  # stamped at the first migration
+    # the index and triggers as they were; the table as it was but for the wider action CHECK
+    # (0002 rebuilds it: SQLite cannot alter a CHECK)
+    new_schema = schema_of(path)
+    assert [s for s in new_schema if s[0] != "table"] == [s for s in old_schema if s[0] != "table"]
+    (old_table,) = [s[2] for s in old_schema if s[0] == "table"]
+    (new_table,) = [s[2] for s in new_schema if s[0] == "table"]
+    widened = old_table.replace(
+        "action IN ('accept', 'override')",
+        "action IN ('accept', 'override', 'refer', 'confirm', 'reverse', 'assign')",
+    )
+    assert new_table.replace('"audit"', "audit") == widened
+    assert _versions(path) == [HEAD]
     assert verify_file(path).head == head
     assert review_row(store, 5) == 5  # appends continue the old chain
     rows = shell.rows(path)
@@ -553,6 +566,26 @@ def test_an_adopted_file_keeps_detecting_an_edit_made_before_the_upgrade(tmp_pat
     with pytest.raises(AuditError, match=r"audit row 2 "):
         verify_file(path)
     assert store.snapshot().check.broken.row_id == 2
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (("DROP TRIGGER audit_no_delete", "DELETE FROM audit WHERE id = 4"), "rows at the end"),
+        (("DELETE FROM sqlite_sequence",), "AUTOINCREMENT counter is gone"),
+    ],
+)
+def test_rebuilding_the_table_keeps_the_counter_as_evidence(tmp_path, tamper, problem):
+    """0002 rebuilds the SQLite table: the id counter comes back as it was (ahead of the last row,
+    or absent), so a deletion made before the upgrade is still reported after it."""
+    path = tmp_path / "before.sqlite"
+    file_before_migrations(path)
+    shell.execute(path, *tamper)
+    store = AuditStore(path)
+    broken = store.snapshot().check.broken
+    assert broken is not None and problem in broken.problem
+    with pytest.raises(AuditError, match=problem):
+        verify_file(path)
 
 
 def test_a_file_from_before_the_chain_is_chained_and_stamped_in_one_step(tmp_path):
@@ -576,7 +609,7 @@ def test_a_file_from_before_the_chain_is_chained_and_stamped_in_one_step(tmp_pat
     assert [tuple(r.values())[:12] for r in rows] == old
     assert [r["rec_sha256"] for r in rows] == [None, None]
     assert_chain(rows)
-    assert _versions(path) == ["0001"]
+    assert _versions(path) == [HEAD]
 
 
 def test_a_role_that_cannot_create_the_table_is_told_so(postgres_cluster, postgres_url):

@@ -1,6 +1,8 @@
 """The workbench in a real browser: Debian's headless Chromium driven by Playwright's Python package.
 
-The server runs with uvicorn in a thread on a free loopback port over the bundled examples. The
+The server runs with uvicorn in a thread on a free loopback port over the bundled examples (with
+``--auth none``, and again with ``--auth local``: a nurse signs in, takes a case and overrides it,
+refers a medical-necessity denial, fails to confirm it; a physician confirms it). The
 test opens the queue, a pended case, clicks a criterion (its evidence gets the highlight), submits
 an override (the form's CSRF token, the session cookie and Chromium's own Origin header must all
 pass), reloads and finds the audit entry, and saves a screenshot of the case page to the
@@ -169,3 +171,137 @@ def test_override_without_reason_is_refused_in_the_browser(server, browser):
     sync_api.expect(page.locator("#problems")).to_contain_text("A reason is required.")
     sync_api.expect(page.locator("tr.audit-row")).to_have_count(0)
     page.close()
+
+
+# --------------------------------------------------------------------------- --auth local
+
+
+@pytest.fixture(scope="module")
+def team_server(tmp_path_factory):
+    """The workbench with --auth local: a nurse and a physician account."""
+    from review.workbench.accounts import Accounts
+    from review.workbench.store import AuditStore
+
+    db = tmp_path_factory.mktemp("team") / "audit.sqlite"
+    store = AuditStore(db)
+    accounts = Accounts(store)
+    accounts.add_user("nurse1", "nurse1 correct horse", ["nurse"], "Nora Nurse")
+    accounts.add_user("doc1", "doc1 correct horse", ["physician"], "Dr. Phil")
+    app = create_app(load_cases(EXAMPLES), store, auth="local")
+    with serve(app) as base:
+        yield base, db
+
+
+def chromium_sign_in(browser, base: str, username: str):
+    context = browser.new_context()  # its own cookie jar: one person per context
+    page = context.new_page()
+    page.goto(base + "/")
+    page.wait_for_url(re.compile(r"/signin\?next=/$"))
+    page.locator("#f-username").fill(username)
+    page.locator("#f-password").fill(f"{username} correct horse")
+    page.locator("#btn-signin").click()
+    page.wait_for_url(base + "/")
+    sync_api.expect(page.locator("#whoami")).to_have_attribute("data-username", username)
+    return context, page
+
+
+def test_nurse_and_physician_sign_in_refer_and_confirm_in_chromium(team_server, browser):
+    base, db = team_server
+    expect = sync_api.expect
+    from review.workbench.store import verify_file
+
+    def trail() -> list[tuple]:
+        import sqlite3
+
+        con = sqlite3.connect(db)
+        try:
+            return con.execute(
+                "SELECT action, reviewer, case_key, to_decision FROM audit ORDER BY id"
+            ).fetchall()
+        finally:
+            con.close()
+
+    # a wrong password is refused on the sign-in page
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "/signin")
+    page.locator("#f-username").fill("nurse1")
+    page.locator("#f-password").fill("not the password at all")
+    with page.expect_response(
+        lambda r: r.url.endswith("/signin") and r.request.method == "POST"
+    ) as info:
+        page.locator("#btn-signin").click()
+    assert info.value.status == 401
+    expect(page.locator("#problems")).to_contain_text("Wrong username or password")
+    context.close()
+
+    # the nurse signs in, takes a pended case and overrides it with a reason
+    nurse_ctx, nurse = chromium_sign_in(browser, base, "nurse1")
+    nurse.get_by_role("link", name="EX-004", exact=True).click()
+    nurse.wait_for_url(re.compile(r"/case/downcode-20553-two-muscles$"))
+    nurse.locator("#btn-take").click()
+    nurse.wait_for_url(re.compile(r"/case/downcode-20553-two-muscles(#\w+)?$"))
+    expect(nurse.locator("#assignee")).to_have_text("nurse1")
+    assert nurse.locator("#f-reviewer").count() == 0  # the signed-in username is recorded
+    nurse.locator("#f-decision").select_option("approve")
+    nurse.locator("#f-code").select_option("20552")
+    nurse.locator("#f-reason").fill("Two muscles documented; 20552 is right, approve it.")
+    nurse.locator("#btn-override").click()
+    nurse.wait_for_url(re.compile(r"/case/downcode-20553-two-muscles#audit$"))
+    expect(nurse.locator("#review-status")).to_have_text("overridden")
+    # "mine" in the queue
+    nurse.goto(base + "/?assigned=mine")
+    assert nurse.locator("tr.queue-row").evaluate_all(
+        "rows => rows.map(r => r.dataset.caseId)"
+    ) == ["EX-004"]
+
+    # the nurse denies another case on medical-necessity grounds: it becomes a referral
+    nurse.goto(base + "/case/pend-no-conservative-care")
+    nurse.locator("#f-decision").select_option("deny")
+    nurse.locator("#f-code").select_option("")
+    nurse.locator("#f-ground").select_option("medical_necessity")
+    nurse.locator("#f-reason").fill("Trigger points not shown to be medically necessary.")
+    nurse.locator("#btn-override").click()
+    nurse.wait_for_url(re.compile(r"/case/pend-no-conservative-care#audit$"))
+    expect(nurse.locator("#review-status")).to_have_text("referred")
+    expect(nurse.locator("#signoff-physician-only")).to_be_visible()
+    assert nurse.locator("#signoff-form").count() == 0
+    # a confirm the nurse forges from the page (the form is not shown to her) is refused
+    referral = nurse.locator("#signoff").get_attribute("data-referral")
+    status = nurse.evaluate(
+        """async (referral) => {
+            const body = new URLSearchParams({
+                csrf_token: document.querySelector('input[name=csrf_token]').value,
+                choice: 'confirm', referral, reason: 'confirming it myself'});
+            const r = await fetch('/case/pend-no-conservative-care/signoff', {method: 'POST', body});
+            return [r.status, await r.text()];
+        }""",
+        referral,
+    )
+    assert status[0] == 403 and "sign_off" in status[1]  # the role check, not the CSRF guard
+    before = trail()
+    assert [a for a, *_ in before] == ["assign", "override", "refer"]
+
+    # the physician signs in, finds it in the physician queue and confirms the denial
+    doc_ctx, doc = chromium_sign_in(browser, base, "doc1")
+    doc.locator("#nav-physician").click()
+    doc.wait_for_url(re.compile(r"/\?review=referred$"))
+    doc.get_by_role("link", name="EX-002", exact=True).click()
+    doc.locator("#s-reason").fill("Agree: no necessity documented.")
+    doc.locator("#btn-confirm").click()
+    doc.wait_for_url(re.compile(r"/case/pend-no-conservative-care#audit$"))
+    expect(doc.locator("#review-status")).to_have_text("confirmed")
+    expect(doc.locator("tr.audit-row").last).to_contain_text("doc1")
+    assert trail() == [
+        *before,
+        ("confirm", "doc1", "pend-no-conservative-care", "deny"),
+    ]
+    assert verify_file(db).rows == 4
+
+    # sign out: the next page asks for a sign-in again
+    doc.locator("#btn-signout").click()
+    doc.wait_for_url(re.compile(r"/signin$"))
+    doc.goto(base + "/case/pend-no-conservative-care")
+    doc.wait_for_url(re.compile(r"/signin\?next="))
+    nurse_ctx.close()
+    doc_ctx.close()

@@ -397,7 +397,9 @@ def test_non_loopback_hosts_are_refused_unless_allowed(host):
     assert not is_loopback(host)
     with pytest.raises(ReviewError, match="W001"):
         check_host(host, allow_remote=False)
-    check_host(host, allow_remote=True)
+    with pytest.raises(ReviewError, match="W008"):  # beyond this machine, only with sign-in
+        check_host(host, allow_remote=True)
+    check_host(host, allow_remote=True, auth="local")
 
 
 def test_serve_refuses_a_non_loopback_bind_with_one_line_and_exit_2(tmp_path):

@@ -1,6 +1,6 @@
 """The ``review`` command line: the top-level app, its ``--debug`` flag and the ``main`` entry point.
-Each command group lives in its own module (case, batch, eval, rules, prompts, results, workbench,
-errors).
+Each command group lives in its own module (case, batch, eval, rules, prompts, results, workbench
+and its users, errors).
 
 Exit codes: 0 a review was produced (whatever the decision); 2 bad input (one line naming the input
 and what to do); 1 an internal error (one line; ``--debug`` shows the traceback).
@@ -21,7 +21,7 @@ from review.cli.eval import eval_command
 from review.cli.prompts import prompts_app
 from review.cli.results import results_app
 from review.cli.rules import rules_app
-from review.cli.workbench import audit_app, serve_command
+from review.cli.workbench import audit_app, serve_command, users_app
 from review.errors import ReviewError
 
 __all__ = ["Extractor", "Format", "app", "main", "write_output"]
@@ -35,6 +35,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(results_app, name="results")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 app.command("case")(case_command)
 app.command("batch")(batch_command)
 app.command("eval")(eval_command)

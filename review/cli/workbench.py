@@ -1,13 +1,38 @@
-"""``review serve`` and ``review audit verify``: the reviewer workbench and its audit trail."""
+"""``review serve``, ``review audit verify`` and ``review users``: the reviewer workbench, its
+audit trail and its accounts."""
 
 from __future__ import annotations
 
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 audit_app = typer.Typer(no_args_is_help=True, help="Verify the workbench's audit trail.")
+users_app = typer.Typer(
+    no_args_is_help=True,
+    help="Workbench accounts for --auth local (in the database given by --db).",
+)
+
+
+class AuthMode(StrEnum):
+    none = "none"
+    local = "local"
+
+
+class Role(StrEnum):
+    nurse = "nurse"
+    physician = "physician"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+DB_HELP = (
+    "The workbench database (the same --db as review serve): an SQLite file path, or "
+    "postgresql+psycopg://USER:PASS@HOST/DB."
+)
 
 
 def serve_command(
@@ -32,7 +57,11 @@ def serve_command(
         ),
     ] = "workbench-audit.sqlite",
     allow_remote: Annotated[
-        bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (notes are PHI).")
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a non-loopback --host (notes are PHI); needs a sign-in mode (--auth local).",
+        ),
     ] = False,
     clocks: Annotated[
         Path | None,
@@ -41,10 +70,25 @@ def serve_command(
             "7d standard)."
         ),
     ] = None,
+    auth: Annotated[
+        AuthMode,
+        typer.Option(
+            help="Sign-in: none (one reviewer on this machine types a name) or local (accounts "
+            "from `review users add`, roles, sessions)."
+        ),
+    ] = AuthMode.none,
+    session_idle: Annotated[
+        int,
+        typer.Option(min=1, help="Sign-in modes: minutes without a request before a session ends."),
+    ] = 30,
+    session_max: Annotated[
+        int, typer.Option(min=1, help="Sign-in modes: hours after sign-in before a session ends.")
+    ] = 12,
 ) -> None:
     """Start the reviewer workbench (queue, case reports, accept/override, exports) in a browser.
 
     Example: review serve --cases examples --clocks clocks.yaml
+    (a team: review serve --cases DIR --db postgresql+psycopg://... --auth local)
     """
     from review.workbench.serve import serve
 
@@ -55,8 +99,97 @@ def serve_command(
         port=port,
         db=db,
         allow_remote=allow_remote,
+        auth=auth.value,
+        session_idle=session_idle * 60,
+        session_max=session_max * 3600,
         clocks=clocks,
     )
+
+
+def _accounts(db: str):
+    from review.errors import ReviewError
+
+    try:
+        import argon2  # noqa: F401
+        import sqlalchemy  # noqa: F401
+
+        from review.workbench.accounts import Accounts
+        from review.workbench.store import AuditStore
+    except ImportError as exc:
+        raise ReviewError(
+            "W005",
+            f"workbench accounts need the workbench's optional dependencies ({exc.name} is "
+            "missing): pip install -e '.[workbench]'",
+        ) from None
+    return Accounts(AuditStore(db))
+
+
+def read_password() -> str:
+    """The new password: typed twice at a terminal (not echoed), else the first line of stdin.
+    Never an argument: argv is visible to every user of the machine and kept in shell history."""
+    from review.errors import ReviewError
+
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise ReviewError("W009", "the two passwords differ", source="password")
+        return first
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Lowercase letters, digits, '.', '_', '-'.")],
+    role: Annotated[
+        list[Role],
+        typer.Option(help="nurse, physician, supervisor or admin (repeat for several)."),
+    ],
+    db: Annotated[str, typer.Option(help=DB_HELP)] = "workbench-audit.sqlite",
+    name: Annotated[str | None, typer.Option(help="Display name (default: the username).")] = None,
+) -> None:
+    """Create a local account. The password is read from a prompt (typed twice), or from the
+    first line of stdin when it is not a terminal; never from the command line.
+
+    Example: review users add jdoe --role nurse --name "J. Doe" --db workbench-audit.sqlite
+    """
+    accounts = _accounts(db)
+    password = read_password()
+    user = accounts.add_user(username, password, [r.value for r in role], name)
+    typer.echo(f"added {user.username} ({', '.join(user.roles)})")
+
+
+@users_app.command("list")
+def users_list(db: Annotated[str, typer.Option(help=DB_HELP)] = "workbench-audit.sqlite") -> None:
+    """Every account: username, roles, active or disabled, live sessions, display name."""
+    accounts = _accounts(db)
+    for user in accounts.users():
+        state = "active" if user.active else "disabled"
+        live = accounts.live_sessions(user.username)
+        typer.echo(
+            f"{user.username}\t{','.join(user.roles)}\t{state}\t{live} session(s)\t"
+            f"{user.display_name}"
+        )
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str, db: Annotated[str, typer.Option(help=DB_HELP)] = "workbench-audit.sqlite"
+) -> None:
+    """Disable an account: it cannot sign in, and its open sessions end at once."""
+    _accounts(db).set_active(username, False)
+    typer.echo(f"disabled {username}; its sessions are ended")
+
+
+@users_app.command("enable")
+def users_enable(
+    username: str, db: Annotated[str, typer.Option(help=DB_HELP)] = "workbench-audit.sqlite"
+) -> None:
+    """Enable a disabled account again."""
+    _accounts(db).set_active(username, True)
+    typer.echo(f"enabled {username}")
 
 
 @audit_app.command("verify")

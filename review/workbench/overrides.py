@@ -1,8 +1,9 @@
 """Reviewer corrections as evaluation cases, and reading an audit trail for the agreement report.
 
 ``review results export-overrides --db AUDIT --cases CASES --out OUT`` writes, for every case whose
-latest review is an override, ``OUT/<case-id-slug>/`` with the case input (read through
-:func:`review.case.load_case`, so a case can only bring files from inside its own folder) and an
+latest review is an override (or a physician's confirm or reverse of a referral; referrals and
+assignments decide nothing and are skipped), ``OUT/<case-id-slug>/`` with the case input (read
+through :func:`review.case.load_case`, so a case can only bring files from inside its own folder) and an
 ``expected.yaml`` in the eval format (eval/README.md) holding the reviewer's decision and supported
 code, with the review's provenance in comments. Only the decision and the code are the reviewer's:
 every other label key is ``null`` (not labelled, not scored), never guessed.
@@ -26,8 +27,11 @@ import yaml
 
 from review.case import CASE_FILE_NAMES, NOTE_SUFFIXES, confined_path, load_case
 from review.errors import ReviewError
-from review.workbench.store import AuditRow, AuditStore, verify_file
+from review.workbench.store import DECISION_ACTIONS, AuditRow, AuditStore, verify_file
 
+CORRECTIONS = ("override", "confirm", "reverse")
+"""A reviewer's decision that replaces the engine's: a nurse's override, a physician's confirmed
+denial or reversal of a referral."""
 SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -144,10 +148,12 @@ def export_overrides(rows: list[AuditRow], cases: Path, out: Path) -> list[Expor
     first: dict[str, AuditRow] = {}
     latest: dict[str, AuditRow] = {}
     for row in sorted(rows, key=lambda r: r.id):
+        if row.action not in DECISION_ACTIONS:  # a referral or an assignment decides nothing
+            continue
         first.setdefault(row.case_key, row)
         latest[row.case_key] = row
     overrides = sorted(
-        (r for r in latest.values() if r.action == "override"),
+        (r for r in latest.values() if r.action in CORRECTIONS),
         key=lambda r: (r.case_id, r.case_key),
     )
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from review.workbench.chain import Break
-from review.workbench.state import WorkbenchState
+from review.workbench.state import WorkbenchState, identity_of, may
 from review.workbench.trail import Snapshot
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -51,6 +51,9 @@ def page(
         csrf_token=request.state.csrf_token,
         source=wb.source,
         audit_alert=audit_alert(snap.check.broken, wb.store.location),
+        identity=identity_of(request),
+        signs_in=wb.signs_in,
+        can=lambda permission: may(request, wb, permission),
         **context,
     )
     return HTMLResponse(html, status_code=status_code)

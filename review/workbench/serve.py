@@ -1,8 +1,10 @@
-"""``review serve``: checks the bind address, loads the cases, runs uvicorn.
+"""``review serve``: checks the bind address and the sign-in mode, loads the cases, runs uvicorn.
 
-The workbench shows notes (PHI) and has no login, so it binds to a loopback address unless the
-user passes ``--allow-remote`` (behind their own access control). The check runs before anything
-heavy is imported.
+The workbench shows notes (PHI). With ``--auth none`` (the default) nobody signs in, so it binds
+to a loopback address only: a non-loopback ``--host`` needs ``--allow-remote`` (W001), and
+``--allow-remote`` needs a sign-in mode (``--auth local``; W008). The checks run before anything
+heavy is imported. ``--auth local`` refuses to start while the database has no active local
+account (W012): nobody could sign in.
 """
 
 from __future__ import annotations
@@ -25,13 +27,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_host(host: str, allow_remote: bool) -> None:
+def check_host(host: str, allow_remote: bool, auth: str = "none") -> None:
+    if allow_remote and auth == "none":
+        raise ReviewError(
+            "W008",
+            "refusing --allow-remote with --auth none: anyone who reaches the port would see "
+            "notes (PHI) and record reviews; add --auth local (accounts from `review users add`)",
+            source="--allow-remote",
+        )
     if not is_loopback(host) and not allow_remote:
         raise ReviewError(
             "W001",
             f"refusing to bind to {host}: not a loopback address, and the workbench shows notes "
-            "(PHI) without a login; use --host 127.0.0.1, or add --allow-remote behind your own "
-            "access control",
+            "(PHI); use --host 127.0.0.1, or add --allow-remote --auth local (sign-in with "
+            "accounts) behind your own network controls",
             source="--host",
         )
 
@@ -56,8 +65,18 @@ def serve(
     db: str | Path,
     allow_remote: bool = False,
     clocks: Path | None = None,
+    auth: str = "none",
+    session_idle: int = 30 * 60,
+    session_max: int = 12 * 60 * 60,
 ) -> None:
-    check_host(host, allow_remote)
+    check_host(host, allow_remote, auth)
+    if auth != "none" and (session_idle <= 0 or session_idle > session_max):
+        raise ReviewError(
+            "W013",
+            f"the idle timeout ({session_idle // 60} min) must be positive and at most the "
+            f"session lifetime ({session_max // 3600} h)",
+            source="--session-idle",
+        )
     if (cases is None) == (results is None):
         raise ReviewError(
             "W004",
@@ -70,6 +89,8 @@ def serve(
         import sqlalchemy  # noqa: F401
         import uvicorn
 
+        if auth == "local":
+            import argon2  # noqa: F401  (the accounts' password hashes)
         from review.workbench.app import create_app
     except ImportError as exc:
         raise ReviewError(
@@ -83,13 +104,30 @@ def serve(
 
     clock_settings = load_clocks(clocks) if clocks is not None else None  # a typo fails at once
     store = AuditStore(db)  # first: a wrong --db fails before the cases are reviewed
+    if auth == "local":
+        from review.workbench.accounts import Accounts
+
+        users = Accounts(store).users()
+        if not any(u.active and u.provider == "local" and u.has_password for u in users):
+            raise ReviewError(
+                "W012",
+                "--auth local, but the database has no active account to sign in with; create "
+                f"one first: review users add USERNAME --role nurse --db {store.location}",
+                source=store.location,
+            )
     if cases is not None:
         source = load_cases(cases)
     else:
         assert results is not None  # exactly one of the two, checked above
         source = load_results(results)
     app = create_app(
-        source, store, allowed_hosts=allowed_hosts(host, allow_remote), clocks=clock_settings
+        source,
+        store,
+        allowed_hosts=allowed_hosts(host, allow_remote),
+        auth=auth,
+        session_idle=session_idle,
+        session_max=session_max,
+        clocks=clock_settings,
     )
     broken = store.verify().broken
     if broken is not None:
@@ -104,7 +142,7 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Workbench: http://{shown}:{port}/  ({len(source.entries)} case(s) from {source.root}; "
-        f"audit trail {store.location}). Ctrl+C to stop.",
+        f"audit trail {store.location}; sign-in: {auth}). Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,
     )

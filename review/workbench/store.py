@@ -1,4 +1,6 @@
-"""The audit trail: an insert-only, hash-chained table of every accept and override, in an SQLite
+"""The audit trail: an insert-only, hash-chained table of every accept and override (and, since
+migration 0002, every referral to a physician, physician's confirm or reverse, and assignment: see
+:data:`DECISION_ACTIONS` and :data:`WORKFLOW_ACTIONS`), in an SQLite
 file (the embedded default) or a PostgreSQL database (a team), through SQLAlchemy 2 Core
 (:mod:`.database` parses ``--db``; :mod:`.schema` holds the guards; the alembic migrations in
 :mod:`review.workbench.migrations` create or adopt the table when a store opens a database).
@@ -41,6 +43,7 @@ import datetime as dt
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +70,24 @@ from review.workbench.trail import (
     verify_file,
 )
 
+DECISION_ACTIONS = ("accept", "override", "confirm", "reverse")
+"""Rows that set the decision in force."""
+WORKFLOW_ACTIONS = ("refer", "assign")
+"""Rows that record a step without deciding: a nurse's medical-necessity denial referred to a
+physician (the physician's ``confirm`` or ``reverse`` decides it), and an assignment change."""
+
+
+class Conflict(Exception):
+    """A workflow step refused because the case moved on (HTTP 409); nothing was written."""
+
+
 __all__ = [
+    "DECISION_ACTIONS",
+    "WORKFLOW_ACTIONS",
     "AuditError",
     "AuditRow",
     "AuditStore",
+    "Conflict",
     "Snapshot",
     "describe",
     "latest_of",
@@ -213,10 +230,18 @@ class AuditStore:
         provenance: dict[str, Any],
         rec_sha256: str | None,
         at: str | None = None,
+        check: Callable[[Snapshot], None] | None = None,
+        also: Callable[[Any, int], None] | None = None,
     ) -> int:
         """Append one row chained to the last; refuses (A003) when the chain is already broken,
         checked in the same write transaction so nothing slips in between. A007: the database
-        cannot be written (locked past the timeout, removed, read-only, unreachable)."""
+        cannot be written (locked past the timeout, removed, read-only, unreachable).
+
+        ``check(snapshot)``: called inside the write transaction with the rows as they are now
+        (writers are serialised), before the row is written; it raises :class:`Conflict` when the
+        case moved on since the reviewer's page was drawn (a referral already signed off, a case
+        taken by someone else), and nothing is written. ``also(conn, row_id)``: further writes in
+        the same transaction (the assignment table), committed with the row or not at all."""
         try:
             return self._insert(
                 reviewer=reviewer,
@@ -231,6 +256,8 @@ class AuditStore:
                 provenance=provenance,
                 rec_sha256=rec_sha256,
                 at=at,
+                check=check,
+                also=also,
             )
         except db_errors() as exc:
             raise AuditError(
@@ -255,6 +282,8 @@ class AuditStore:
         provenance: dict[str, Any],
         rec_sha256: str | None,
         at: str | None,
+        check: Callable[[Snapshot], None] | None = None,
+        also: Callable[[Any, int], None] | None = None,
     ) -> int:
         from sqlalchemy import text
 
@@ -263,6 +292,8 @@ class AuditStore:
             snap = read_chain(conn)
             if snap.check.broken is not None:
                 raise AuditError("A003", describe(snap.check.broken), source=self.location)
+            if check is not None:
+                check(snap)
             row: dict[str, Any] = {
                 "id": (snap.rows[-1].id if snap.rows else 0) + 1,
                 "at": at or utc_now(),
@@ -287,6 +318,8 @@ class AuditStore:
                 ),
                 row,
             )
+            if also is not None:
+                also(conn, row["id"])
             if conn.dialect.name == "postgresql":  # last: a sequence move is not rolled back
                 conn.execute(
                     text("SELECT setval(pg_get_serial_sequence('audit', 'id'), :id)"),
@@ -377,5 +410,6 @@ class AuditStore:
 
 
 def latest_of(rows: list[AuditRow]) -> dict[str, AuditRow]:
-    """The last row of each case in ``rows`` (in id order)."""
-    return {row.case_key: row for row in rows}
+    """The last decision of each case in ``rows`` (in id order): an accept, override, or a
+    physician's confirm or reverse. A referral or an assignment decides nothing."""
+    return {row.case_key: row for row in rows if row.action in DECISION_ACTIONS}

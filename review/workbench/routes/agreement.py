@@ -8,13 +8,13 @@ from fastapi.responses import HTMLResponse
 
 from review.agreement import agreement_report, kappa_rows, scopes
 from review.workbench.pages import page
-from review.workbench.state import Workbench
+from review.workbench.state import Metrics, Workbench
 
 router = APIRouter()
 
 
 @router.get("/agreement", response_class=HTMLResponse)
-def agreement(request: Request, wb: Workbench) -> HTMLResponse:
+def agreement(request: Request, wb: Workbench, _who: Metrics) -> HTMLResponse:
     snap = wb.store.snapshot()
     report = agreement_report(snap.rows) if snap.check.ok else None
     pipeline, reviewers = scopes(report) if report else ([], [])

@@ -12,8 +12,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from review.workbench.cases import CaseSource
-from review.workbench.state import Workbench
-from review.workbench.store import AuditRow, latest_of, utc_now
+from review.workbench.state import Metrics, Workbench
+from review.workbench.store import DECISION_ACTIONS, AuditRow, latest_of, utc_now
 
 EXPORT_FIELDS = [
     "case_key",
@@ -38,7 +38,8 @@ def reviewed(source: CaseSource, rows: list[AuditRow]) -> list[dict[str, Any]]:
     """One record per reviewed case (its latest review), sorted by case id."""
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row.case_key] = counts.get(row.case_key, 0) + 1
+        if row.action in DECISION_ACTIONS:  # referrals and assignments decide nothing
+            counts[row.case_key] = counts.get(row.case_key, 0) + 1
     by_key = {e.key: e for e in source.entries}
     out = []
     for key, row in latest_of(rows).items():
@@ -73,7 +74,7 @@ def _spreadsheet_safe(value: Any) -> Any:
 
 
 @router.get("/export.json")
-def export_json(wb: Workbench) -> Response:
+def export_json(wb: Workbench, _who: Metrics) -> Response:
     snap = wb.store.snapshot()
     body = {
         "exported_at": utc_now(),
@@ -94,7 +95,7 @@ def export_json(wb: Workbench) -> Response:
 
 
 @router.get("/export.csv")
-def export_csv(wb: Workbench) -> Response:
+def export_csv(wb: Workbench, _who: Metrics) -> Response:
     rows = reviewed(wb.source, wb.store.snapshot().rows)
     buf = io.StringIO()
     fields = list(rows[0]) if rows else EXPORT_FIELDS

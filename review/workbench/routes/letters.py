@@ -12,7 +12,7 @@ from review.schema import Recommendation
 from review.workbench.cases import CaseEntry
 from review.workbench.letter import draft_letter, missing_items
 from review.workbench.pages import page
-from review.workbench.state import Workbench, WorkbenchState
+from review.workbench.state import Reviewer, Viewer, Workbench, WorkbenchState
 
 router = APIRouter()
 
@@ -35,7 +35,7 @@ def letter_file(entry: CaseEntry, text: str) -> PlainTextResponse:
 
 
 @router.get("/case/{slug}/letter", response_class=HTMLResponse)
-def letter(request: Request, wb: Workbench, slug: str) -> HTMLResponse:
+def letter(request: Request, wb: Workbench, slug: str, _who: Viewer) -> HTMLResponse:
     entry, rec = pended_or_404(wb, slug)
     return page(
         request,
@@ -49,13 +49,15 @@ def letter(request: Request, wb: Workbench, slug: str) -> HTMLResponse:
 
 
 @router.get("/case/{slug}/letter.txt")
-def letter_txt(wb: Workbench, slug: str) -> PlainTextResponse:
+def letter_txt(wb: Workbench, slug: str, _who: Viewer) -> PlainTextResponse:
     entry, rec = pended_or_404(wb, slug)
     return letter_file(entry, draft_letter(rec, date_of_service=entry.date_of_service))
 
 
 @router.post("/case/{slug}/letter.txt")
-async def letter_txt_edited(request: Request, wb: Workbench, slug: str) -> PlainTextResponse:
+async def letter_txt_edited(
+    request: Request, wb: Workbench, slug: str, _who: Reviewer
+) -> PlainTextResponse:
     entry, _ = pended_or_404(wb, slug)
     text = (await request.form()).get("letter")
     if not isinstance(text, str) or not text.strip():

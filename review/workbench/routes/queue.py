@@ -7,12 +7,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from review.workbench.decisions import CODES, DECISIONS, review_state
+from review.workbench.decisions import CODES, DECISIONS, flows, review_state
 from review.workbench.pages import page
-from review.workbench.state import Workbench, first_reviews
+from review.workbench.state import Viewer, Workbench, first_reviews
 from review.workbench.store import latest_of
 
-REVIEW_STATUSES = ("unreviewed", "accepted", "overridden")
+REVIEW_STATUSES = ("unreviewed", "accepted", "overridden", "referred", "confirmed", "reversed")
+ASSIGNED = {"mine": "mine", "unassigned": "unassigned"}
+"""The assignment filter (sign-in modes): the signed-in reviewer's cases, or nobody's."""
 SORTS = {
     "time": "time left (overdue first)",
     "status": "review status",
@@ -29,20 +31,24 @@ router = APIRouter()
 def queue(
     request: Request,
     wb: Workbench,
+    who: Viewer,
     decision: str = "",
     code: str = "",
     review: str = "",
     sort: str = "time",
     order: str = "asc",
+    assigned: str = "",
 ) -> HTMLResponse:
     source = wb.source
     snap = wb.store.snapshot()
     latest = latest_of(snap.rows)
-    rows = [review_state(e, latest) for e in source.reviewable]
+    flow = flows(snap.rows)
+    rows = [review_state(e, latest, flow.get(e.key)) for e in source.reviewable]
     now = wb.now()
     first = first_reviews(snap.rows)
     for r in rows:
         r["clock"] = wb.clock(r["entry"], first.get(r["entry"].key), now)
+    assigned = assigned if assigned in ASSIGNED and who is not None else ""
     counts = {
         "total": len(rows),
         "decision": {d: sum(r["entry"].rec.decision == d for r in rows) for d in DECISIONS},
@@ -57,6 +63,11 @@ def queue(
         if (not decision or r["entry"].rec.decision == decision)
         and (not code or (r["entry"].rec.supported_code or "none") == code)
         and (not review or r["review_status"] == review)
+        and (
+            not assigned
+            or (assigned == "mine" and who is not None and r["assignee"] == who.subject)
+            or (assigned == "unassigned" and r["assignee"] is None)
+        )
     ]
     sort = sort if sort in SORTS else "time"
     keyfun = {
@@ -89,7 +100,9 @@ def queue(
             "review": review,
             "sort": sort,
             "order": order,
+            "assigned": assigned,
         },
+        assigned_filters=ASSIGNED,
         decisions=DECISIONS,
         review_statuses=REVIEW_STATUSES,
         sorts=SORTS,
