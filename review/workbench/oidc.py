@@ -435,6 +435,12 @@ class OIDCClient:
 
     def _finish(self, session: MutableMapping[str, Any], query: Mapping[str, Any]) -> Identity:
         state = _one(query, "state")
+        error = _one(query, "error")
+        if not state and error:  # some providers send no state back with an error
+            shown = error if SAFE_ERROR.match(error) else "an error"
+            raise SignInRefused(
+                "W010", f"the identity provider refused the sign-in ({shown})", field="provider"
+            )
         if not state:
             raise SignInRefused(
                 "W010", "the callback carries no state: start the sign-in again", field="state"
@@ -464,7 +470,6 @@ class OIDCClient:
                 f"the sign-in took longer than {int(ATTEMPT_TTL // 60)} minutes: start again",
                 field="attempt_expired",
             )
-        error = _one(query, "error")
         if error:
             shown = error if SAFE_ERROR.match(error) else "an error"
             raise SignInRefused(
