@@ -160,10 +160,10 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W005", "the workbench's dependencies are not installed", "Install them with pip install -e '.[workbench]'."),
     ErrorCode("W006", "a CSRF secret that is too short", "Set REVIEW_WORKBENCH_SECRET to a long random value, or unset it for a random key per start."),
     ErrorCode("W007", "a --clocks file that cannot be used", "Fix the file named: `default` and `lines_of_business`, each with `expedited` and `standard` durations such as 72h or 7d (README, Reviewer workbench)."),
-    ErrorCode("W008", "OIDC settings that cannot be used", "Set REVIEW_OIDC_ISSUER, REVIEW_OIDC_CLIENT_ID, REVIEW_OIDC_REDIRECT_URI and REVIEW_OIDC_ROLES (or put them in the settings file) and the secret in REVIEW_OIDC_CLIENT_SECRET; https except on loopback (README, For a team)."),
-    ErrorCode("W009", "the identity provider cannot be reached or used", "Check the issuer URL, that ISSUER/.well-known/openid-configuration answers over https from this server, and its client settings; then sign in again."),
-    ErrorCode("W010", "an OIDC sign-in refused", "Start the sign-in again from the workbench; if it keeps failing, check this server's clock and the provider's client settings (redirect URI, client id)."),
-    ErrorCode("W011", "a signed-in account with no workbench role", "Ask an administrator to give the account a provider group or role that the OIDC settings map to nurse, physician, supervisor or admin."),
+    ErrorCode("W014", "OIDC settings that cannot be used", "Set REVIEW_OIDC_ISSUER, REVIEW_OIDC_CLIENT_ID, REVIEW_OIDC_REDIRECT_URI and REVIEW_OIDC_ROLES (or put them in the settings file) and the secret in REVIEW_OIDC_CLIENT_SECRET; https except on loopback (README, For a team)."),
+    ErrorCode("W015", "the identity provider cannot be reached or used", "Check the issuer URL, that ISSUER/.well-known/openid-configuration answers over https from this server, and its client settings; then sign in again."),
+    ErrorCode("W016", "an OIDC sign-in refused", "Start the sign-in again from the workbench; if it keeps failing, check this server's clock and the provider's client settings (redirect URI, client id)."),
+    ErrorCode("W017", "a signed-in account with no workbench role", "Ask an administrator to give the account a provider group or role that the OIDC settings map to nurse, physician, supervisor or admin."),
 )
 # fmt: on
 

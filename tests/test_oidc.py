@@ -353,8 +353,8 @@ def test_a_wrong_state_is_refused_and_spends_nothing(provider, client):
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
     forged = {**query, "state": "forged"}
-    refused(lambda: client.finish(session, forged), "W010", "state", query["code"])
-    refused(lambda: client.finish(session, {"code": query["code"]}), "W010", "state")
+    refused(lambda: client.finish(session, forged), "W016", "state", query["code"])
+    refused(lambda: client.finish(session, {"code": query["code"]}), "W016", "state")
     assert provider.tamper.token_forms == []  # the code was never exchanged
     assert client.finish(session, query).roles == ("nurse",)  # the real callback still works
 
@@ -364,7 +364,7 @@ def test_a_replayed_callback_is_refused(provider, client):
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
     client.finish(session, query)
-    refused(lambda: client.finish(session, query), "W010", "replay", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "replay", query["code"])
     assert len(provider.tamper.token_forms) == 1
 
 
@@ -372,7 +372,7 @@ def test_a_callback_in_another_session_is_refused(provider, client):
     provider.user("bob", roles=["tpi-nurses"])
     victim: dict[str, Any] = {}
     query = authorize(client.start(victim), "bob")
-    refused(lambda: client.finish({}, query), "W010", "state", query["code"])
+    refused(lambda: client.finish({}, query), "W016", "state", query["code"])
 
 
 def test_a_failed_attempt_is_used_up_too(provider, client):
@@ -380,8 +380,8 @@ def test_a_failed_attempt_is_used_up_too(provider, client):
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
     session[SESSION_KEY]["pending"][query["state"]]["verifier"] = "x" * 86  # not the one sent
-    refused(lambda: client.finish(session, query), "W010", "exchange", query["code"])
-    refused(lambda: client.finish(session, query), "W010", "replay", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "exchange", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "replay", query["code"])
 
 
 def test_a_sign_in_left_too_long_is_refused(provider, client, clock):
@@ -389,7 +389,7 @@ def test_a_sign_in_left_too_long_is_refused(provider, client, clock):
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
     clock.now += 601
-    refused(lambda: client.finish(session, query), "W010", "attempt_expired")
+    refused(lambda: client.finish(session, query), "W016", "attempt_expired")
     assert provider.tamper.token_forms == []
 
 
@@ -397,7 +397,7 @@ def test_the_provider_saying_no_is_a_refusal(provider, client):
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob", deny=True)
     assert query["error"] == "access_denied"
-    error = refused(lambda: client.finish(session, query), "W010", "provider")
+    error = refused(lambda: client.finish(session, query), "W016", "provider")
     assert "access_denied" in error.message
 
 
@@ -409,7 +409,7 @@ def test_a_wrong_nonce_is_refused(provider, client):
     session: dict[str, Any] = {}
     url = with_params(client.start(session), nonce="a-nonce-the-workbench-never-drew")
     query = authorize(url, "bob")
-    refused(lambda: client.finish(session, query), "W010", "nonce", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "nonce", query["code"])
 
 
 @pytest.mark.parametrize(
@@ -429,7 +429,7 @@ def test_an_expired_id_token_is_refused_beyond_the_skew(provider, client, clock,
     if accepted:
         assert client.finish(session, query).roles == ("nurse",)
     else:
-        refused(lambda: client.finish(session, query), "W010", "expired")
+        refused(lambda: client.finish(session, query), "W016", "expired")
 
 
 def test_a_token_issued_in_the_future_is_refused(provider, client, clock):
@@ -437,7 +437,7 @@ def test_a_token_issued_in_the_future_is_refused(provider, client, clock):
     clock.now -= 120  # this server's clock is two minutes behind the provider's
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
-    refused(lambda: client.finish(session, query), "W010", "issued_at")
+    refused(lambda: client.finish(session, query), "W016", "issued_at")
 
 
 def test_a_token_for_another_client_is_refused(provider, client):
@@ -445,7 +445,7 @@ def test_a_token_for_another_client_is_refused(provider, client):
     provider.tamper.token_client = "another-app"
     session: dict[str, Any] = {}
     query = authorize(with_params(client.start(session), client_id="another-app"), "bob")
-    refused(lambda: client.finish(session, query), "W010", "audience", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "audience", query["code"])
 
 
 def test_a_token_from_another_issuer_is_refused(provider, client):
@@ -454,7 +454,7 @@ def test_a_token_from_another_issuer_is_refused(provider, client):
     provider.tamper.host_for["/oauth2/token"] = f"idp.example.test:{port}"
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
-    refused(lambda: client.finish(session, query), "W010", "issuer", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "issuer", query["code"])
 
 
 def test_a_forged_claim_breaks_the_signature(provider, client):
@@ -462,7 +462,7 @@ def test_a_forged_claim_breaks_the_signature(provider, client):
     provider.tamper.rewrite_claims = lambda claims: claims.update(roles=["tpi-admins"])
     session: dict[str, Any] = {}
     query = authorize(client.start(session), "bob")
-    refused(lambda: client.finish(session, query), "W010", "signature", query["code"])
+    refused(lambda: client.finish(session, query), "W016", "signature", query["code"])
 
 
 def test_the_tamper_layer_rewrites_claims_faithfully(provider, client):
@@ -488,7 +488,7 @@ def test_an_account_whose_claims_map_to_no_role_is_refused(provider, client, cla
     provider.user(sub, name="Mallory", **claims)
     session: dict[str, Any] = {}
     query = authorize(client.start(session), sub)
-    error = refused(lambda: client.finish(session, query), "W011", "no_role")
+    error = refused(lambda: client.finish(session, query), "W017", "no_role")
     assert "'roles'" in error.message and shown in error.message
 
 
@@ -498,13 +498,13 @@ def test_an_account_whose_claims_map_to_no_role_is_refused(provider, client, cla
 def test_a_discovery_document_naming_another_issuer_is_refused(provider, client):
     port = urlsplit(provider.url).port
     provider.tamper.host_for["/.well-known/openid-configuration"] = f"idp.example.test:{port}"
-    error = refused(lambda: client.start({}), "W009", "issuer")
+    error = refused(lambda: client.start({}), "W015", "issuer")
     assert "idp.example.test" in error.message
 
 
 def test_an_issuer_with_a_trailing_slash_does_not_match(provider, clock):
     with OIDCClient(settings_for(provider.url + "/"), clock=clock) as oidc:
-        refused(lambda: oidc.start({}), "W009", "issuer")
+        refused(lambda: oidc.start({}), "W015", "issuer")
 
 
 def _free_port() -> int:
@@ -516,7 +516,7 @@ def _free_port() -> int:
 def test_an_unreachable_provider_is_refused(clock):
     with OIDCClient(settings_for(f"http://127.0.0.1:{_free_port()}"), clock=clock) as oidc:
         session: dict[str, Any] = {}
-        refused(lambda: oidc.start(session), "W009", "discovery")
+        refused(lambda: oidc.start(session), "W015", "discovery")
     assert session == {}  # nothing was started
 
 
@@ -528,7 +528,7 @@ def test_a_provider_that_never_answers_times_out():
         settings = settings_for(f"http://127.0.0.1:{port}", timeout_seconds=0.3)
         began = time.monotonic()
         with OIDCClient(settings) as oidc:
-            error = refused(lambda: oidc.start({}), "W009", "discovery")
+            error = refused(lambda: oidc.start({}), "W015", "discovery")
         assert time.monotonic() - began < 3
         assert "0.3 s" in error.message
 
@@ -579,10 +579,10 @@ def test_settings_from_a_file_with_the_environment_on_top(tmp_path):
     assert settings.clock_skew_seconds == 30
 
 
-def _w008(call: Callable[[], Any]) -> ReviewError:
+def _bad_settings(call: Callable[[], Any]) -> ReviewError:
     with pytest.raises(ReviewError) as info:
         call()
-    assert info.value.code == "W008", str(info.value)
+    assert info.value.code == "W014", str(info.value)
     assert SECRET not in str(info.value)
     return info.value
 
@@ -590,7 +590,7 @@ def _w008(call: Callable[[], Any]) -> ReviewError:
 def test_a_client_secret_in_a_file_is_refused(tmp_path):
     path = tmp_path / "oidc.yaml"
     path.write_text(f"client_secret: {SECRET}\n", encoding="utf-8")
-    error = _w008(lambda: load_oidc_settings(path, environ=_env()))
+    error = _bad_settings(lambda: load_oidc_settings(path, environ=_env()))
     assert error.field == "client_secret" and ENV["client_secret"] in error.message
 
 
@@ -611,7 +611,7 @@ def test_a_client_secret_in_a_file_is_refused(tmp_path):
     ],
 )
 def test_bad_settings_are_one_clear_line(changes, field, words):
-    error = _w008(lambda: load_oidc_settings(environ=_env(**changes)))
+    error = _bad_settings(lambda: load_oidc_settings(environ=_env(**changes)))
     assert words in error.message and error.field == field, str(error)
 
 
@@ -625,11 +625,11 @@ def test_plain_http_is_allowed_only_on_loopback(issuer):
 def test_a_file_needs_roles_mapped_and_known_keys(tmp_path):
     path = tmp_path / "oidc.yaml"
     path.write_text("roles: {}\n", encoding="utf-8")
-    error = _w008(lambda: load_oidc_settings(path, environ=_env(**{ENV["roles"]: ""})))
+    error = _bad_settings(lambda: load_oidc_settings(path, environ=_env(**{ENV["roles"]: ""})))
     assert "never given a default role" in error.message and error.source == str(path)
     path.write_text("role_claim: groups\n", encoding="utf-8")
-    error = _w008(lambda: load_oidc_settings(path, environ=_env()))
+    error = _bad_settings(lambda: load_oidc_settings(path, environ=_env()))
     assert "did you mean 'roles_claim'" in error.message
     path.write_text("- not a mapping\n", encoding="utf-8")
-    _w008(lambda: load_oidc_settings(path, environ=_env()))
-    _w008(lambda: load_oidc_settings(Path(tmp_path / "missing.yaml"), environ=_env()))
+    _bad_settings(lambda: load_oidc_settings(path, environ=_env()))
+    _bad_settings(lambda: load_oidc_settings(Path(tmp_path / "missing.yaml"), environ=_env()))

@@ -18,7 +18,7 @@ the product roles mapped from the configured claim; an account none of whose cla
 mapped is refused, never given a default role.
 
 Every failure raises :class:`SignInRefused`, a :class:`~review.errors.ReviewError` whose code says
-whose move it is (W009 the provider cannot be used, W010 this sign-in was refused, W011 the account
+whose move it is (W015 the provider cannot be used, W016 this sign-in was refused, W017 the account
 has no workbench role), whose ``reason`` is a short word for logs and tests, and whose message can
 be shown to the person signing in: it never carries a token, a code or the client secret.
 
@@ -245,7 +245,7 @@ def load_oidc_settings(
     path: str | Path | None = None, *, environ: Mapping[str, str] | None = None
 ) -> OIDCSettings:
     """The OIDC settings from the YAML file at ``path`` (if given) overlaid with the ``REVIEW_OIDC_*``
-    environment variables; every problem is one line naming where it came from [W008]. The
+    environment variables; every problem is one line naming where it came from [W014]. The
     message never repeats a value it was given (a misplaced secret must not reach a log)."""
     environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
@@ -261,7 +261,7 @@ def load_oidc_settings(
             try:
                 data[key] = parse_role_pairs(value)
             except ValueError as exc:
-                raise ReviewError("W008", str(exc), source="environment", field=name) from None
+                raise ReviewError("W014", str(exc), source="environment", field=name) from None
         else:
             data[key] = value.strip()
         origin[key] = ("environment", name)
@@ -269,7 +269,7 @@ def load_oidc_settings(
     if missing:
         names = ", ".join(ENV[key] for key in missing)
         raise ReviewError(
-            "W008",
+            "W014",
             f"missing OIDC settings: set {names} (all but the client secret may also be in the "
             "settings file)",
             source=str(path) if path is not None else "environment",
@@ -284,7 +284,7 @@ def load_oidc_settings(
             message = str(err["msg"]).removeprefix("Value error, ")
         else:  # pydantic's own words ("Input should be ..."), never the input itself
             message = str(err["msg"])
-        raise ReviewError("W008", message, source=source, field=field or None) from None
+        raise ReviewError("W014", message, source=source, field=field or None) from None
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:
@@ -295,24 +295,24 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
         raise ReviewError(
-            "W008", f"{why}; give a UTF-8 YAML file of OIDC settings", source=str(path)
+            "W014", f"{why}; give a UTF-8 YAML file of OIDC settings", source=str(path)
         ) from None
     try:
         data = load_yaml(text)
     except Exception as exc:  # yaml.YAMLError, RecursionError: one line either way
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ReviewError("W008", f"malformed YAML: {first}", source=str(path)) from None
+        raise ReviewError("W014", f"malformed YAML: {first}", source=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ReviewError(
-            "W008",
+            "W014",
             f"expected a mapping of OIDC settings, got {type(data).__name__}",
             source=str(path),
         )
     if "client_secret" in data:
         raise ReviewError(
-            "W008",
+            "W014",
             f"the client secret is never read from a file: remove it and set "
             f"{ENV['client_secret']} in the environment",
             source=str(path),
@@ -322,7 +322,7 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
     for key in data:
         if key not in known:
             raise ReviewError(
-                "W008",
+                "W014",
                 f"unknown key (the keys are {', '.join(known)}){did_you_mean(str(key), known)}",
                 source=str(path),
                 field=str(key),
@@ -439,11 +439,11 @@ class OIDCClient:
         if not state and error:  # some providers send no state back with an error
             shown = error if SAFE_ERROR.match(error) else "an error"
             raise SignInRefused(
-                "W010", f"the identity provider refused the sign-in ({shown})", field="provider"
+                "W016", f"the identity provider refused the sign-in ({shown})", field="provider"
             )
         if not state:
             raise SignInRefused(
-                "W010", "the callback carries no state: start the sign-in again", field="state"
+                "W016", "the callback carries no state: start the sign-in again", field="state"
             )
         record = _session_record(session)
         pending = dict(record["pending"])
@@ -455,30 +455,30 @@ class OIDCClient:
         if attempt is None:
             if _fingerprint(state) in record["used"]:
                 raise SignInRefused(
-                    "W010",
+                    "W016",
                     "this sign-in was already completed: a callback is used once, start again",
                     field="replay",
                 )
             raise SignInRefused(
-                "W010",
+                "W016",
                 "this sign-in was not started in this browser session (unknown state): start again",
                 field="state",
             )
         if self._clock() - float(attempt["at"]) > ATTEMPT_TTL:
             raise SignInRefused(
-                "W010",
+                "W016",
                 f"the sign-in took longer than {int(ATTEMPT_TTL // 60)} minutes: start again",
                 field="attempt_expired",
             )
         if error:
             shown = error if SAFE_ERROR.match(error) else "an error"
             raise SignInRefused(
-                "W010", f"the identity provider refused the sign-in ({shown})", field="provider"
+                "W016", f"the identity provider refused the sign-in ({shown})", field="provider"
             )
         code = _one(query, "code")
         if not code:
             raise SignInRefused(
-                "W010", "the callback carries no authorization code: start again", field="code"
+                "W016", "the callback carries no authorization code: start again", field="code"
             )
         metadata = self.discover()
         id_token = self._exchange(metadata, code, str(attempt["verifier"]))
@@ -499,7 +499,7 @@ class OIDCClient:
             named = data.get("issuer")
             named = named[:200] if isinstance(named, str) else "no issuer"
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the provider's discovery document names {named!r}, not the configured issuer "
                 f"{issuer!r}: set the issuer to exactly what the provider calls itself",
                 field="issuer",
@@ -510,13 +510,13 @@ class OIDCClient:
                 check_url(data.get(key), f"provider's {key}")
         except ValueError as exc:
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the provider's discovery document cannot be used: {exc}",
                 field="discovery",
             ) from None
         if "code" not in data.get("response_types_supported", ["code"]):
             raise SignInRefused(
-                "W009",
+                "W015",
                 "the provider does not offer the authorization code flow",
                 field="discovery",
             )
@@ -531,20 +531,20 @@ class OIDCClient:
             response = self._http.get(url, headers={"Accept": "application/json"})
         except httpx2.TimeoutException:
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the identity provider did not answer within {self.settings.timeout_seconds:g} s "
                 f"({what})",
                 field=what,
             ) from None
         except (httpx2.HTTPError, OSError) as exc:
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"cannot reach the identity provider ({what}: {type(exc).__name__})",
                 field=what,
             ) from None
         if response.status_code != 200:
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the identity provider answered HTTP {response.status_code} ({what})",
                 field=what,
             )
@@ -554,7 +554,7 @@ class OIDCClient:
             data = None
         if not isinstance(data, dict):
             raise SignInRefused(
-                "W009", f"the identity provider's {what} answer is not a JSON object", field=what
+                "W015", f"the identity provider's {what} answer is not a JSON object", field=what
             )
         return data
 
@@ -588,27 +588,27 @@ class OIDCClient:
             error = str(getattr(exc, "error", "") or "")
             shown = error if SAFE_ERROR.match(error) else "an error"
             raise SignInRefused(
-                "W010",
+                "W016",
                 f"the identity provider refused the authorization code ({shown}): start again",
                 field="exchange",
             ) from None
         except httpx2.TimeoutException:
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the identity provider did not answer within {self.settings.timeout_seconds:g} s "
                 "(token)",
                 field="token",
             ) from None
         except (httpx2.HTTPError, OSError, ValueError) as exc:
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the identity provider's token endpoint cannot be used ({type(exc).__name__})",
                 field="token",
             ) from None
         id_token = token.get("id_token") if isinstance(token, Mapping) else None
         if not isinstance(id_token, str) or not id_token:
             raise SignInRefused(
-                "W010",
+                "W016",
                 "the identity provider returned no ID token (is the openid scope allowed?)",
                 field="id_token",
             )
@@ -627,7 +627,7 @@ class OIDCClient:
             keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
         except Exception as exc:  # joserfc raises several kinds for a bad key set
             raise SignInRefused(
-                "W009",
+                "W015",
                 f"the identity provider's signing keys cannot be read ({type(exc).__name__})",
                 field="jwks",
             ) from None
@@ -650,7 +650,7 @@ class OIDCClient:
         algorithms = [alg for alg in SIGNING_ALGORITHMS if alg in offered]
         if not algorithms:
             raise SignInRefused(
-                "W009",
+                "W015",
                 "the identity provider signs ID tokens only with algorithms the workbench does not "
                 "accept (it needs RS256, PS256, ES256 or EdDSA)",
                 field="algorithm",
@@ -662,19 +662,19 @@ class OIDCClient:
                 token = jwt.decode(id_token, self._key_set(refresh=True), algorithms=algorithms)
         except BadSignatureError:
             raise SignInRefused(
-                "W010",
+                "W016",
                 "the ID token's signature does not verify against the provider's keys",
                 field="signature",
             ) from None
         except InvalidKeyIdError:
             raise SignInRefused(
-                "W010",
+                "W016",
                 "the ID token is signed with a key the provider does not publish",
                 field="signature",
             ) from None
         except (JoseError, ValueError, TypeError):
             raise SignInRefused(
-                "W010",
+                "W016",
                 "the ID token cannot be read or uses an algorithm not allowed",
                 field="malformed",
             ) from None
@@ -693,14 +693,14 @@ class OIDCClient:
             registry.validate(claims)
         except ExpiredTokenError:
             raise SignInRefused(
-                "W010",
+                "W016",
                 f"the ID token has expired (allowing {skew} s of clock skew): check this server's "
                 "clock, then start again",
                 field="expired",
             ) from None
         except MissingClaimError as exc:
             raise SignInRefused(
-                "W010", f"the ID token lacks a required claim ({exc.claim})", field="claims"
+                "W016", f"the ID token lacks a required claim ({exc.claim})", field="claims"
             ) from None
         except InvalidClaimError as exc:
             words = {
@@ -716,19 +716,19 @@ class OIDCClient:
             field, message = words.get(
                 exc.claim, ("claims", f"the ID token's {exc.claim!r} claim is invalid")
             )
-            raise SignInRefused("W010", message, field=field) from None
+            raise SignInRefused("W016", message, field=field) from None
         audience = claims["aud"]
         several = isinstance(audience, list) and len(audience) > 1
         if (several or "azp" in claims) and claims.get("azp") != self.settings.client_id:
             raise SignInRefused(
-                "W010",
+                "W016",
                 "the ID token was issued for another client (authorized party)",
                 field="audience",
             )
         got = claims.get("nonce")
         if not isinstance(got, str) or not hmac.compare_digest(got, nonce):
             raise SignInRefused(
-                "W010",
+                "W016",
                 "the ID token does not answer this sign-in (nonce mismatch): start again",
                 field="nonce",
             )
@@ -743,7 +743,7 @@ class OIDCClient:
         if not roles:
             shown = ", ".join(sorted(values)[:5]) if values else "nothing"
             raise SignInRefused(
-                "W011",
+                "W017",
                 f"signed in, but the account has no workbench role: its {claim!r} claim holds "
                 f"{shown}",
                 field="no_role",
