@@ -345,6 +345,27 @@ def test_two_tabs_can_each_finish_their_own_sign_in(provider, client):
     assert client.finish(session, q1).roles == ("supervisor",)
 
 
+def test_an_unverified_email_is_not_passed_on(provider, client):
+    claims = {"name": "Frank", "email": "frank@example.org", "email_verified": False}
+    provider.user("frank", roles=["tpi-nurses"], **claims)
+    session: dict[str, Any] = {}
+    identity = client.finish(session, authorize(client.start(session), "frank"))
+    assert identity.email is None and identity.display_name == "Frank"
+
+
+def test_an_unforeseen_failure_is_a_refusal_without_its_text(provider, client, monkeypatch, caplog):
+    provider.user("bob", roles=["tpi-nurses"])
+    session: dict[str, Any] = {}
+    query = authorize(client.start(session), "bob")
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError(f"boom eyJhbGciOi.{query['code']}")
+
+    monkeypatch.setattr(client, "_validate", broken)
+    refused(lambda: client.finish(session, query), "W016", "internal", query["code"], "eyJ")
+    assert "RuntimeError" in caplog.text and query["code"] not in caplog.text
+
+
 # --------------------------------------------------------------------------- refusals: the attempt
 
 

@@ -430,6 +430,14 @@ class OIDCClient:
         except SignInRefused as refused:
             log.warning("OIDC sign-in refused [%s] %s", refused.code, refused.reason)
             raise
+        except Exception as exc:  # a bug or a provider answer no check foresaw
+            # only the type is logged: the exception's text or traceback could hold a token
+            log.error("OIDC sign-in failed unexpectedly (%s)", type(exc).__name__)
+            raise SignInRefused(
+                "W016",
+                "the sign-in failed unexpectedly: start again; if it keeps failing, report it",
+                field="internal",
+            ) from None
 
     # ------------------------------------------------------------------ the steps
 
@@ -749,6 +757,8 @@ class OIDCClient:
                 field="no_role",
             )
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
+        if claims.get("email_verified") is False:  # the provider says it is not theirs (yet)
+            email = None
         display = next(
             (
                 str(claims[k]).strip()
