@@ -166,6 +166,10 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W011", "no such user", "Check the username with `review users list --db ...`."),
     ErrorCode("W012", "--auth local with no accounts", "Create one first: review users add USERNAME --role nurse --db ... (the same --db as serve)."),
     ErrorCode("W013", "invalid session timeouts", "Give a positive --session-idle no longer than --session-max."),
+    ErrorCode("W014", "OIDC settings that cannot be used", "Set REVIEW_OIDC_ISSUER, REVIEW_OIDC_CLIENT_ID, REVIEW_OIDC_REDIRECT_URI and REVIEW_OIDC_ROLES (or put them in the settings file) and the secret in REVIEW_OIDC_CLIENT_SECRET; https except on loopback (README, For a team)."),
+    ErrorCode("W015", "the identity provider cannot be reached or used", "Check the issuer URL, that ISSUER/.well-known/openid-configuration answers over https from this server, and its client settings; then sign in again."),
+    ErrorCode("W016", "an OIDC sign-in refused", "Start the sign-in again from the workbench; if it keeps failing, check this server's clock and the provider's client settings (redirect URI, client id)."),
+    ErrorCode("W017", "a signed-in account with no workbench role", "Ask an administrator to give the account a provider group or role that the OIDC settings map to nurse, physician, supervisor or admin."),
 )
 # fmt: on
 
