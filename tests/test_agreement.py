@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_run import run_main
 from hypothesis import given
 from hypothesis import strategies as st
 
-import review.cli
 from review.agreement import (
     NO_ITEMS,
     agreement_report,
@@ -284,19 +283,8 @@ def test_an_empty_trail_reports_no_kappa_with_reasons(tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["review", *args])
-    code = 0
-    try:
-        review.cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_agreement_text_is_a_table_with_counts(monkeypatch, capsys, trail):
-    code, out, err = run(monkeypatch, capsys, "results", "agreement", "--db", str(trail))
+    code, out, err = run_main(monkeypatch, capsys, "results", "agreement", "--db", str(trail))
     assert (code, err) == (0, "")
     assert "8 reviews of 4 cases by 2 reviewers" in out
     assert "decision (approve/pend/deny)         5     0.400     0.280   0.167" in out
@@ -308,7 +296,7 @@ def test_agreement_text_is_a_table_with_counts(monkeypatch, capsys, trail):
 
 def test_agreement_json_is_sorted_and_deterministic(monkeypatch, capsys, trail):
     args = ("results", "agreement", "--db", str(trail), "--format", "json")
-    first, second = run(monkeypatch, capsys, *args), run(monkeypatch, capsys, *args)
+    first, second = run_main(monkeypatch, capsys, *args), run_main(monkeypatch, capsys, *args)
     assert first == second and first[0] == 0
     data = json.loads(first[1])
     assert first[1].strip() == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
@@ -355,7 +343,7 @@ def test_bad_audit_files_are_one_line_errors_exit_2(monkeypatch, capsys, tmp_pat
             str(tmp_path / "o"),
         ),
     ):
-        status, out, err = run(monkeypatch, capsys, *command)
+        status, out, err = run_main(monkeypatch, capsys, *command)
         assert status == 2 and out == ""
         assert len(err.splitlines()) == 1 and err.startswith(f"error: [{code}] ")
     if before is not None:
@@ -370,7 +358,7 @@ def test_a_broken_chain_is_refused(monkeypatch, capsys, trail):
         "DROP TRIGGER audit_no_update; UPDATE audit SET to_decision = 'approve' WHERE id = 3;"
     )
     con.close()
-    status, _, err = run(monkeypatch, capsys, "results", "agreement", "--db", str(trail))
+    status, _, err = run_main(monkeypatch, capsys, "results", "agreement", "--db", str(trail))
     assert status == 2 and err.startswith("error: [A003] ")
 
 
@@ -470,10 +458,10 @@ def test_export_then_eval_scores_against_the_reviewers_labels(tmp_path, example_
 def test_review_eval_loads_the_export(monkeypatch, capsys, tmp_path, example_trail):
     out = tmp_path / "reviewed"
     args = ["--db", str(example_trail), "--cases", str(EXAMPLES), "--out", str(out)]
-    code, text, err = run(monkeypatch, capsys, "results", "export-overrides", *args)
+    code, text, err = run_main(monkeypatch, capsys, "results", "export-overrides", *args)
     assert code == 0 and err == ""
     assert "2 written, 0 skipped" in text
-    code, text, err = run(
+    code, text, err = run_main(
         monkeypatch, capsys, "eval", str(out), "--out", str(tmp_path / "run.json")
     )
     assert code == 0, err
@@ -630,6 +618,6 @@ def test_export_needs_a_cases_folder(monkeypatch, capsys, tmp_path, example_trai
         "--out",
         str(tmp_path / "o"),
     ]
-    code, out, err = run(monkeypatch, capsys, "results", "export-overrides", *args)
+    code, out, err = run_main(monkeypatch, capsys, "results", "export-overrides", *args)
     assert code == 2 and out == "" and err.startswith("error: [W002] ")
     assert not (tmp_path / "o").exists()

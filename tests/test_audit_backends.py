@@ -18,14 +18,13 @@ import json
 import re
 import secrets
 import sqlite3
-import sys
 import threading
 from pathlib import Path
 
 import audit_db as shell
 import pytest
+from cli_run import run_main
 
-import review.cli
 from review.workbench.store import AuditError, AuditStore, verify_file
 
 pytest.importorskip("sqlalchemy", reason="the workbench extra is not installed")
@@ -644,20 +643,9 @@ def _tables(path: Path) -> set[str]:
 # --------------------------------------------------------------------------- --db and passwords
 
 
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["review", *args])
-    code = 0
-    try:
-        review.cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_verify_takes_a_path_or_a_url(trail, monkeypatch, capsys):
     head = shell.rows(trail)[-1]["row_hash"]
-    code, out, err = cli(monkeypatch, capsys, "audit", "verify", "--db", str(trail))
+    code, out, err = run_main(monkeypatch, capsys, "audit", "verify", "--db", str(trail))
     assert (code, out, err) == (0, f"ok: 5 rows, head {head}\n", "")
 
 
@@ -670,11 +658,11 @@ def test_a_password_is_never_printed(postgres_cluster, postgres_url, monkeypatch
         "DROP TRIGGER audit_no_delete ON audit",
         "DELETE FROM audit WHERE id = 2",
     )
-    code, out, err = cli(monkeypatch, capsys, "audit", "verify", "--db", postgres_url)
+    code, out, err = run_main(monkeypatch, capsys, "audit", "verify", "--db", postgres_url)
     assert code == 2 and "[A003]" in err and ":***@" in err and password not in out + err
     wrong = postgres_url.replace(password, "not-the-password-42")
     for args in (["--db", wrong], ["--db", wrong.replace("+psycopg", "")]):
-        code, out, err = cli(monkeypatch, capsys, "audit", "verify", *args)
+        code, out, err = run_main(monkeypatch, capsys, "audit", "verify", *args)
         assert code == 2 and err.startswith("error: [A009] ")
         assert "password authentication failed" in err
         assert "not-the-password-42" not in out + err and "Traceback" not in err
@@ -757,7 +745,7 @@ def test_a_bad_url_is_one_coded_line_without_its_password(db, expected, words, m
         AuditStore(db)
     assert info.value.code == expected and words in str(info.value)
     assert "hunter2hunter2" not in str(info.value)
-    code, out, err = cli(monkeypatch, capsys, "audit", "verify", "--db", db)
+    code, out, err = run_main(monkeypatch, capsys, "audit", "verify", "--db", db)
     assert code == 2 and out == "" and err.startswith(f"error: [{expected}] ")
     assert "hunter2hunter2" not in err and "Traceback" not in err
 

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_main
 
-import review.cli
 from review.policy import available_policies, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,18 +56,6 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         env={**os.environ, **(env or {})},
         timeout=300,
     )
-
-
-def run_inprocess(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Call the CLI's ``main()`` (the function the ``review`` script runs) in this process."""
-    monkeypatch.setattr(sys, "argv", ["review", *args])
-    code = 0
-    try:
-        review.cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_both_entry_points_run():
@@ -118,7 +106,7 @@ def _note_texts(case_dir: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("case_dir", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_case_json_is_one_object_following_the_contract(monkeypatch, capsys, case_dir):
-    code, out, err = run_inprocess(monkeypatch, capsys, "case", str(case_dir), "--format", "json")
+    code, out, err = run_main(monkeypatch, capsys, "case", str(case_dir), "--format", "json")
     assert code == 0, err
     data = json.loads(out)  # the whole stdout is exactly one JSON object
     assert isinstance(data, dict)
@@ -147,7 +135,7 @@ def test_entry_point_exits_0_for_every_decision_and_gives_the_same_bytes(monkeyp
         assert done.returncode == 0, done.stderr.decode()
         assert done.stderr == b""
         decisions.add(json.loads(done.stdout)["decision"])
-        _, here, _ = run_inprocess(monkeypatch, capsys, "case", str(case_dir), "--format", "json")
+        _, here, _ = run_main(monkeypatch, capsys, "case", str(case_dir), "--format", "json")
         assert done.stdout.decode("utf-8") == here
     assert decisions == {"approve", "pend", "deny"}
 
@@ -155,7 +143,7 @@ def test_entry_point_exits_0_for_every_decision_and_gives_the_same_bytes(monkeyp
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_two_runs_give_identical_bytes_in_process(monkeypatch, capsys, fmt):
     outs = {
-        run_inprocess(monkeypatch, capsys, "case", str(case_dir), "--format", fmt)[1]
+        run_main(monkeypatch, capsys, "case", str(case_dir), "--format", fmt)[1]
         for case_dir in EXAMPLES
         for _ in range(2)
     }
@@ -167,9 +155,9 @@ def test_two_runs_give_identical_bytes_in_process(monkeypatch, capsys, fmt):
 
 @pytest.mark.parametrize("case_dir", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_text_report_names_the_decision_and_every_rule(monkeypatch, capsys, case_dir):
-    code, out, err = run_inprocess(monkeypatch, capsys, "case", str(case_dir), "--format", "text")
+    code, out, err = run_main(monkeypatch, capsys, "case", str(case_dir), "--format", "text")
     assert code == 0, err
-    _, json_out, _ = run_inprocess(monkeypatch, capsys, "case", str(case_dir), "--format", "json")
+    _, json_out, _ = run_main(monkeypatch, capsys, "case", str(case_dir), "--format", "json")
     decision = json.loads(json_out)["decision"]
     assert out.splitlines()[0].endswith(f": {decision.upper()}")
     for rule_id in RULE_IDS:
@@ -179,7 +167,7 @@ def test_text_report_names_the_decision_and_every_rule(monkeypatch, capsys, case
 
 def test_out_writes_the_file_and_keeps_stdout_empty(monkeypatch, capsys, tmp_path):
     target = tmp_path / "rec.json"
-    code, out, err = run_inprocess(
+    code, out, err = run_main(
         monkeypatch, capsys, "case", str(EXAMPLES[0]), "--format", "json", "--out", str(target)
     )
     assert code == 0
@@ -188,9 +176,7 @@ def test_out_writes_the_file_and_keeps_stdout_empty(monkeypatch, capsys, tmp_pat
     _check_contract(data)
     assert str(target) in err and data["decision"] in err
     assert not (tmp_path / "rec.json.tmp").exists()
-    _, stdout_json, _ = run_inprocess(
-        monkeypatch, capsys, "case", str(EXAMPLES[0]), "--format", "json"
-    )
+    _, stdout_json, _ = run_main(monkeypatch, capsys, "case", str(EXAMPLES[0]), "--format", "json")
     assert target.read_text(encoding="utf-8") == stdout_json
 
 
@@ -293,7 +279,7 @@ def test_text_report_of_a_single_note_quotes_only_what_it_cites(monkeypatch, cap
     """A note alone is an audit case; the report quotes only cited spans, never the whole note."""
     path = tmp_path / "visit.txt"
     path.write_text("Unrelated first line about the weather.\n" + NOTE, encoding="utf-8")
-    code, out, err = run_inprocess(monkeypatch, capsys, "case", str(path))
+    code, out, err = run_main(monkeypatch, capsys, "case", str(path))
     assert code == 0, err
     assert out.startswith("Case visit: ")
     assert "weather" not in out
@@ -312,7 +298,7 @@ def test_empty_note_error_names_the_file(tmp_path):
 
 
 def test_rules_list_shows_every_rule(monkeypatch, capsys):
-    code, out, err = run_inprocess(monkeypatch, capsys, "rules", "list")
+    code, out, err = run_main(monkeypatch, capsys, "rules", "list")
     assert code == 0, err
     assert out.startswith("hphc-tpi: ")
     listed = re.findall(r"^\s+(TPI-[A-Z]\d\d)\s", out, flags=re.M)
@@ -320,7 +306,7 @@ def test_rules_list_shows_every_rule(monkeypatch, capsys):
 
 
 def test_rules_check(monkeypatch, capsys):
-    code, out, err = run_inprocess(monkeypatch, capsys, "rules", "check")
+    code, out, err = run_main(monkeypatch, capsys, "rules", "check")
     assert code == 0, err
     assert any(
         line.startswith(f"hphc-tpi: ok ({len(RULE_IDS)} rules, ") for line in out.splitlines()
@@ -329,7 +315,7 @@ def test_rules_check(monkeypatch, capsys):
 
 @pytest.mark.parametrize("rule_id", ["TPI-M04", "tpi-m04"])
 def test_rules_explain(monkeypatch, capsys, rule_id):
-    code, out, err = run_inprocess(monkeypatch, capsys, "rules", "explain", rule_id)
+    code, out, err = run_main(monkeypatch, capsys, "rules", "explain", rule_id)
     assert code == 0, err
     assert out.startswith("TPI-M04: ")
     spec = load_policy("hphc-tpi").rule("TPI-M04").spec
@@ -340,7 +326,7 @@ def test_rules_explain(monkeypatch, capsys, rule_id):
 @pytest.mark.parametrize(("policy_id", "rule_id"), BUNDLED_RULES)
 def test_rules_explain_every_bundled_rule(monkeypatch, capsys, policy_id, rule_id):
     """A rule quoting several sentences (a list in rules.yaml) explains like one quoting one."""
-    code, out, err = run_inprocess(
+    code, out, err = run_main(
         monkeypatch, capsys, "rules", "explain", rule_id, "--policy", policy_id
     )
     assert code == 0, err
@@ -356,7 +342,7 @@ def test_some_bundled_rule_quotes_several_sentences():
 
 
 def test_rules_test(monkeypatch, capsys):
-    code, out, err = run_inprocess(monkeypatch, capsys, "rules", "test")
+    code, out, err = run_main(monkeypatch, capsys, "rules", "test")
     assert code == 0, err
     assert re.fullmatch(r"\d+ passed, 0 failed\n", out)
 

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import run_main
 
-import review.cli
 from review.workbench import chain
 from review.workbench.store import AuditError, AuditStore, verify_file
 
@@ -442,22 +442,11 @@ def test_a_file_that_is_not_an_audit_trail_is_a_coded_error(tmp_path, kind):
 # --------------------------------------------------------------------------- the CLI
 
 
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["review", *args])
-    code = 0
-    try:
-        review.cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_verify_ok_prints_the_head(db, monkeypatch, capsys):
     head = read_rows(db)[-1]["row_hash"]
-    code, out, err = cli(monkeypatch, capsys, "audit", "verify", "--db", str(db))
+    code, out, err = run_main(monkeypatch, capsys, "audit", "verify", "--db", str(db))
     assert (code, out, err) == (0, f"ok: 5 rows, head {head}\n", "")
-    code, out, _ = cli(
+    code, out, _ = run_main(
         monkeypatch, capsys, "audit", "verify", "--db", str(db), "--expect-head", head.upper()
     )
     assert code == 0 and out.startswith("ok: 5 rows")
@@ -467,7 +456,7 @@ def test_cli_verify_ok_prints_the_head(db, monkeypatch, capsys):
 def test_cli_verify_names_the_first_broken_row_and_exits_2(db, monkeypatch, capsys, name):
     script, row, words = TAMPERING[name]
     raw(db, script)
-    code, out, err = cli(monkeypatch, capsys, "audit", "verify", "--db", str(db))
+    code, out, err = run_main(monkeypatch, capsys, "audit", "verify", "--db", str(db))
     assert code == 2 and out == ""
     (line,) = err.strip().splitlines()
     assert re.match(rf"^error: \[A003\] {re.escape(str(db))}: audit row {row}\b", line), line
@@ -476,7 +465,7 @@ def test_cli_verify_names_the_first_broken_row_and_exits_2(db, monkeypatch, caps
 
 def test_cli_message_for_an_edited_row_reads_as_documented(db, monkeypatch, capsys):
     raw(db, TAMPERING["update-the-reason"][0])
-    _, _, err = cli(monkeypatch, capsys, "audit", "verify", "--db", str(db))
+    _, _, err = run_main(monkeypatch, capsys, "audit", "verify", "--db", str(db))
     assert err == (
         f"error: [A003] {db}: audit row 2 (case EX-004): row_hash does not match its contents; "
         "the trail was altered after it was written\n"
@@ -506,7 +495,7 @@ def test_cli_bad_input_is_one_coded_line_and_exit_2(db, tmp_path, monkeypatch, c
         "db": db,
     }
     argv = [a.format(**{k: str(v) for k, v in paths.items()}) for a in args]
-    status, out, err = cli(monkeypatch, capsys, "audit", "verify", *argv)
+    status, out, err = run_main(monkeypatch, capsys, "audit", "verify", *argv)
     assert status == 2 and out == ""
     (line,) = err.strip().splitlines()
     assert line.startswith(f"error: [{code}] ") and "R999" not in line and "Traceback" not in err
