@@ -98,7 +98,8 @@ def serve_command(
     """Start the reviewer workbench (queue, case reports, accept/override, exports) in a browser.
 
     Example: review serve --cases examples --clocks clocks.yaml
-    (a team: review serve --cases DIR --db postgresql+psycopg://... --auth local)
+    (a team: review serve --cases DIR --db postgresql+psycopg://... --auth local, or --auth oidc
+    with the REVIEW_OIDC_* settings)
     """
     from review.workbench.serve import serve
 

@@ -27,7 +27,8 @@ digits of sha256(issuer, newline, subject): deterministic, stable when a person'
 changes at the provider, never two people on one name, and always within the allowed username
 pattern. People are shown by their display name (the provider's ``name``, else
 ``preferred_username``, else email). An account the provider no longer gives a mapped role is
-refused (W017) and its open sessions are not extended by a new sign-in; a disabled account
+refused (W017); a session it opened earlier runs on until it ends (idle or absolute expiry,
+sign-out, or ``review users disable``, which ends it at once); a disabled account
 (``review users disable``) is refused (W018); a username held by a local account is never taken
 over (W019).
 
@@ -55,7 +56,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from review.workbench.accounts import Identity
 from review.workbench.auth import SIGNIN, SignInProvider, complete_sign_in, safe_next
-from review.workbench.oidc import ATTEMPT_TTL, OIDCClient, OIDCSettings, SignInRefused
+from review.workbench.oidc import (
+    ATTEMPT_TTL,
+    SESSION_KEY,
+    OIDCClient,
+    OIDCSettings,
+    SignInRefused,
+)
 from review.workbench.state import Workbench, WorkbenchState, identity_of
 
 START = "/signin/start"
@@ -186,7 +193,7 @@ class OIDCProvider(SignInProvider):
             state = parse_qs(urlsplit(url).query).get("state", [""])[0]
             wanted = dict(record.get("next") or {})
             wanted[state] = safe_next(next)
-            pending = record.get("oidc_sign_in", {}).get("pending", {})
+            pending = record.get(SESSION_KEY, {}).get("pending", {})
             record["next"] = {s: to for s, to in wanted.items() if s in pending}
             provider.pending.put(token, record)
             response = RedirectResponse(url, status_code=303)
