@@ -160,7 +160,7 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W005", "the workbench's dependencies are not installed", "Install them with pip install -e '.[workbench]'."),
     ErrorCode("W006", "a CSRF secret that is too short", "Set REVIEW_WORKBENCH_SECRET to a long random value, or unset it for a random key per start."),
     ErrorCode("W007", "a --clocks file that cannot be used", "Fix the file named: `default` and `lines_of_business`, each with `expedited` and `standard` durations such as 72h or 7d (README, Reviewer workbench)."),
-    ErrorCode("W008", "--allow-remote without a sign-in mode", "Add --auth local (create accounts first with `review users add`), or serve on 127.0.0.1 without --allow-remote."),
+    ErrorCode("W008", "--allow-remote without a sign-in mode", "Add --auth local (create accounts first with `review users add`) or --auth oidc (REVIEW_OIDC_* settings), or serve on 127.0.0.1 without --allow-remote."),
     ErrorCode("W009", "invalid account details", "Give a lowercase username, a role among nurse, physician, supervisor, admin, and a password of at least 12 characters."),
     ErrorCode("W010", "the username exists already", "Choose another username, or leave the existing account as it is (`review users list`)."),
     ErrorCode("W011", "no such user", "Check the username with `review users list --db ...`."),
@@ -170,6 +170,8 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("W015", "the identity provider cannot be reached or used", "Check the issuer URL, that ISSUER/.well-known/openid-configuration answers over https from this server, and its client settings; then sign in again."),
     ErrorCode("W016", "an OIDC sign-in refused", "Start the sign-in again from the workbench; if it keeps failing, check this server's clock and the provider's client settings (redirect URI, client id)."),
     ErrorCode("W017", "a signed-in account with no workbench role", "Ask an administrator to give the account a provider group or role that the OIDC settings map to nurse, physician, supervisor or admin."),
+    ErrorCode("W018", "a disabled account signing in through the identity provider", "Ask an administrator to enable it again: review users enable USERNAME --db ... (the workbench username is on the sign-in page)."),
+    ErrorCode("W019", "an OIDC account whose workbench username belongs to a local account", "Rename or remove the local account with that username (review users list); OIDC usernames start with oidc-."),
 )
 # fmt: on
 

@@ -6,19 +6,23 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
 
 @contextmanager
-def serve(app) -> Iterator[str]:
-    """Yield the base URL of ``app`` served on a free loopback port; stop it afterwards."""
+def serve(app=None, *, build: Callable[[str], Any] | None = None) -> Iterator[str]:
+    """Yield the base URL of ``app`` served on a free loopback port; stop it afterwards.
+    ``build``: instead of ``app``, make it from the base URL (an OIDC redirect URI names the port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    if build is not None:
+        app = build(f"http://127.0.0.1:{port}")
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -2,7 +2,8 @@
 
 The server runs with uvicorn in a thread on a free loopback port over the bundled examples (with
 ``--auth none``, and again with ``--auth local``: a nurse signs in, takes a case and overrides it,
-refers a medical-necessity denial, fails to confirm it; a physician confirms it). The
+refers a medical-necessity denial, fails to confirm it; a physician confirms it; and with ``--auth
+oidc`` against oidc-provider-mock on another site, where both sign in on the provider's page). The
 test opens the queue, a pended case, clicks a criterion (its evidence gets the highlight), submits
 an override (the form's CSRF token, the session cookie and Chromium's own Origin header must all
 pass), reloads and finds the audit entry, and saves a screenshot of the case page to the
@@ -296,6 +297,140 @@ def test_nurse_and_physician_sign_in_refer_and_confirm_in_chromium(team_server, 
         *before,
         ("confirm", "doc1", "pend-no-conservative-care", "deny"),
     ]
+    assert verify_file(db).rows == 4
+
+    # sign out: the next page asks for a sign-in again
+    doc.locator("#btn-signout").click()
+    doc.wait_for_url(re.compile(r"/signin$"))
+    doc.goto(base + "/case/pend-no-conservative-care")
+    doc.wait_for_url(re.compile(r"/signin\?next="))
+    nurse_ctx.close()
+    doc_ctx.close()
+
+
+# --------------------------------------------------------------------------- --auth oidc
+
+
+@pytest.fixture(scope="module")
+def oidc_server(tmp_path_factory):
+    """The workbench with --auth oidc against oidc-provider-mock. The provider is addressed as
+    ``localhost`` and the workbench as ``127.0.0.1``: two sites, so the browser treats the
+    provider's redirect back as cross-site, as it is in production (SameSite rules apply)."""
+    pytest.importorskip("authlib", reason="the workbench extra is not installed")
+    from oidc_mock import running_provider
+
+    from review.workbench.oidc import OIDCSettings
+
+    db = tmp_path_factory.mktemp("oidc") / "audit.sqlite"
+    with running_provider() as provider:
+        issuer = provider.url.replace("127.0.0.1", "localhost")
+        provider.url = issuer
+        provider.user("nora-sub", name="Nora Nurse", roles=["tpi-nurses"])
+        provider.user("phil-sub", name="Dr. Phil", roles=["tpi-physicians"])
+
+        def build(base: str):
+            settings = OIDCSettings.model_validate(
+                {
+                    "issuer": issuer,
+                    "client_id": "tpi-workbench",
+                    "client_secret": "not-a-real-secret-browser-0123",
+                    "redirect_uri": base + "/signin/callback",
+                    "roles": {"tpi-nurses": ["nurse"], "tpi-physicians": ["physician"]},
+                }
+            )
+            return create_app(load_cases(EXAMPLES), db, auth="oidc", oidc=settings)
+
+        with serve(build=build) as base:
+            yield base, db, issuer
+
+
+def chromium_oidc_sign_in(browser, base: str, issuer: str, sub: str):
+    from review.workbench.oidc_signin import oidc_username
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(base + "/")
+    page.wait_for_url(re.compile(r"/signin\?next=/$"))
+    page.locator("#btn-oidc").click()
+    page.wait_for_url(re.compile(re.escape(issuer) + r"/oauth2/authorize\?"))
+    page.locator('input[name="sub"]').fill(sub)  # the mock provider's form: who signs in
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(base + "/")
+    username = oidc_username(issuer, sub)
+    sync_api.expect(page.locator("#whoami")).to_have_attribute("data-username", username)
+    return context, page, username
+
+
+def test_oidc_nurse_and_physician_sign_in_through_the_provider_in_chromium(oidc_server, browser):
+    base, db, issuer = oidc_server
+    expect = sync_api.expect
+    from review.workbench.store import verify_file
+
+    def trail() -> list[tuple]:
+        import sqlite3
+
+        con = sqlite3.connect(db)
+        try:
+            return con.execute(
+                "SELECT action, reviewer, case_key, to_decision FROM audit ORDER BY id"
+            ).fetchall()
+        finally:
+            con.close()
+
+    # the nurse signs in at the provider, takes a case and overrides it with a reason
+    nurse_ctx, nurse, nora = chromium_oidc_sign_in(browser, base, issuer, "nora-sub")
+    expect(nurse.locator("#whoami")).to_contain_text("Nora Nurse")
+    nurse.get_by_role("link", name="EX-004", exact=True).click()
+    nurse.wait_for_url(re.compile(r"/case/downcode-20553-two-muscles$"))
+    nurse.locator("#btn-take").click()
+    nurse.wait_for_url(re.compile(r"/case/downcode-20553-two-muscles(#\w+)?$"))
+    expect(nurse.locator("#assignee")).to_have_text(nora)
+    nurse.locator("#f-decision").select_option("approve")
+    nurse.locator("#f-code").select_option("20552")
+    nurse.locator("#f-reason").fill("Two muscles documented; 20552 is right, approve it.")
+    nurse.locator("#btn-override").click()
+    nurse.wait_for_url(re.compile(r"/case/downcode-20553-two-muscles#audit$"))
+    expect(nurse.locator("#review-status")).to_have_text("overridden")
+
+    # a medical-necessity denial becomes a referral; the nurse's forged confirm is refused
+    nurse.goto(base + "/case/pend-no-conservative-care")
+    nurse.locator("#f-decision").select_option("deny")
+    nurse.locator("#f-code").select_option("")
+    nurse.locator("#f-ground").select_option("medical_necessity")
+    nurse.locator("#f-reason").fill("Trigger points not shown to be medically necessary.")
+    nurse.locator("#btn-override").click()
+    nurse.wait_for_url(re.compile(r"/case/pend-no-conservative-care#audit$"))
+    expect(nurse.locator("#review-status")).to_have_text("referred")
+    referral = nurse.locator("#signoff").get_attribute("data-referral")
+    before = trail()
+    status = nurse.evaluate(
+        """async (referral) => {
+            const body = new URLSearchParams({
+                csrf_token: document.querySelector('input[name=csrf_token]').value,
+                choice: 'confirm', referral, reason: 'confirming it myself'});
+            const r = await fetch('/case/pend-no-conservative-care/signoff', {method: 'POST', body});
+            return [r.status, await r.text()];
+        }""",
+        referral,
+    )
+    assert status[0] == 403 and "sign_off" in status[1]
+    assert trail() == before
+    assert [(a, who) for a, who, *_ in before] == [
+        ("assign", nora),
+        ("override", nora),
+        ("refer", nora),
+    ]
+
+    # the physician signs in at the provider and confirms the denial
+    doc_ctx, doc, phil = chromium_oidc_sign_in(browser, base, issuer, "phil-sub")
+    doc.locator("#nav-physician").click()
+    doc.wait_for_url(re.compile(r"/\?review=referred$"))
+    doc.get_by_role("link", name="EX-002", exact=True).click()
+    doc.locator("#s-reason").fill("Agree: no necessity documented.")
+    doc.locator("#btn-confirm").click()
+    doc.wait_for_url(re.compile(r"/case/pend-no-conservative-care#audit$"))
+    expect(doc.locator("#review-status")).to_have_text("confirmed")
+    assert trail() == [*before, ("confirm", phil, "pend-no-conservative-care", "deny")]
     assert verify_file(db).rows == 4
 
     # sign out: the next page asks for a sign-in again

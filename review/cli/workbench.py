@@ -20,6 +20,7 @@ users_app = typer.Typer(
 class AuthMode(StrEnum):
     none = "none"
     local = "local"
+    oidc = "oidc"
 
 
 class Role(StrEnum):
@@ -60,7 +61,7 @@ def serve_command(
         bool,
         typer.Option(
             "--allow-remote",
-            help="Allow a non-loopback --host (notes are PHI); needs a sign-in mode (--auth local).",
+            help="Allow a non-loopback --host (notes are PHI); needs a sign-in mode (--auth local or oidc).",
         ),
     ] = False,
     clocks: Annotated[
@@ -73,8 +74,9 @@ def serve_command(
     auth: Annotated[
         AuthMode,
         typer.Option(
-            help="Sign-in: none (one reviewer on this machine types a name) or local (accounts "
-            "from `review users add`, roles, sessions)."
+            help="Sign-in: none (one reviewer on this machine types a name), local (accounts "
+            "from `review users add`, roles, sessions) or oidc (your organisation's OpenID "
+            "provider: REVIEW_OIDC_* settings, roles from its claim)."
         ),
     ] = AuthMode.none,
     session_idle: Annotated[
@@ -84,11 +86,20 @@ def serve_command(
     session_max: Annotated[
         int, typer.Option(min=1, help="Sign-in modes: hours after sign-in before a session ends.")
     ] = 12,
+    oidc_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="--auth oidc: a YAML file of OIDC settings (issuer, client_id, redirect_uri, "
+            "roles, ...); REVIEW_OIDC_* variables override it; the secret only in "
+            "REVIEW_OIDC_CLIENT_SECRET."
+        ),
+    ] = None,
 ) -> None:
     """Start the reviewer workbench (queue, case reports, accept/override, exports) in a browser.
 
     Example: review serve --cases examples --clocks clocks.yaml
-    (a team: review serve --cases DIR --db postgresql+psycopg://... --auth local)
+    (a team: review serve --cases DIR --db postgresql+psycopg://... --auth local, or --auth oidc
+    with the REVIEW_OIDC_* settings)
     """
     from review.workbench.serve import serve
 
@@ -103,6 +114,7 @@ def serve_command(
         session_idle=session_idle * 60,
         session_max=session_max * 3600,
         clocks=clocks,
+        oidc_config=oidc_config,
     )
 
 

@@ -7,7 +7,8 @@ Every accept or override is inserted into an append-only, hash-chained audit tab
 PostgreSQL (:mod:`.store`, :mod:`.chain`, :mod:`.database`, :mod:`.schema`, migrations in
 :mod:`.migrations`; ``review audit verify`` checks it).
 
-Sign-in (``--auth local``; the default ``--auth none`` has none, loopback only): accounts, roles
+Sign-in (``--auth local``, or ``--auth oidc`` through the organisation's OpenID provider,
+:mod:`.oidc` and :mod:`.oidc_signin`; the default ``--auth none`` has none, loopback only): accounts, roles
 and server-side sessions in the same database (:mod:`.accounts`, migration 0002), the gate and the
 sign-in provider seam in :mod:`.auth`, the permission each route needs in :mod:`.state`. A nurse's
 medical-necessity denial is a referral a physician confirms or reverses; cases are taken or

@@ -4,8 +4,8 @@ CLI (``review users``) and the web app (:mod:`.auth`) share it.
 
 - :class:`Identity` is what a sign-in provider establishes: a subject (the username the audit
   trail records), a display name and roles. Local accounts (``--auth local``) are checked here
-  against an argon2id hash (argon2-cffi's defaults); an external provider (OIDC, not built yet:
-  see :mod:`.auth`) would hand over an :class:`Identity` it verified and call
+  against an argon2id hash (argon2-cffi's defaults); an external provider (OIDC, ``--auth oidc``:
+  :mod:`.oidc_signin`) hands over an :class:`Identity` it verified and calls
   :meth:`Accounts.adopt` so that the identity gets a users row (no password) and a session.
 - Roles grant permissions (:data:`PERMISSIONS`): every route asks for one permission, never for a
   role by name. A nurse reviews (accepts, overrides to approve or pend, denies on administrative

@@ -8,6 +8,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -37,6 +38,7 @@ def create_app(
     session_idle: int = IDLE_DEFAULT,
     session_max: int = ABSOLUTE_DEFAULT,
     clock: Callable[[], float] = time.time,
+    oidc: Any = None,
 ) -> FastAPI:
     """The app for one case source and one audit database (``db_path``: an SQLite file, a
     ``postgresql+psycopg://`` URL, see :mod:`.database`, or an open :class:`AuditStore`).
@@ -49,7 +51,9 @@ def create_app(
     (a :class:`~review.workbench.state.WorkbenchState`).
 
     ``auth``: the sign-in mode (:mod:`.auth`): ``none`` (no sign-in) or ``local`` (accounts in
-    the same database); ``session_idle`` and ``session_max``: the session's idle and absolute
+    the same database) or ``oidc`` (the organisation's OpenID provider; ``oidc``: its
+    :class:`~review.workbench.oidc.OIDCSettings`, an ``OIDCClient`` or an ``OIDCProvider``);
+    ``session_idle`` and ``session_max``: the session's idle and absolute
     lifetimes in seconds; ``clock``: epoch seconds (tests move it).
     """
     hosts = allowed_hosts or DEFAULT_HOSTS
@@ -62,7 +66,7 @@ def create_app(
         openapi_url=None,
         dependencies=[Depends(guard)],
     )
-    provider = provider_for(auth)
+    provider = provider_for(auth, oidc)
     accounts = (
         Accounts(store, idle=session_idle, absolute=session_max, clock=clock)
         if provider is not None

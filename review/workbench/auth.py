@@ -7,17 +7,18 @@ Modes (``review serve --auth``):
   W008). The reviewer types a name on each review.
 - ``local``: accounts in the workbench database (``review users add``), passwords checked against
   argon2id hashes (:mod:`.accounts`).
+- ``oidc``: the organisation's OpenID provider (:mod:`.oidc_signin`); roles from its claim.
 
 A sign-in provider (:class:`SignInProvider`) owns the sign-in page and its endpoints and, once it
 has established who someone is, hands an :class:`~review.workbench.accounts.Identity` to
 :func:`complete_sign_in`, which opens the server-side session and sets the cookie. Everything after
 that (the gate, roles, the audit trail's username, sign-out, expiry) is the same for every
-provider. An OpenID Connect provider is the next one to write: its ``router`` would serve
-``GET /signin`` (a link to the identity provider), a redirect endpoint and a callback that
-validates the ID token, maps its claims to an Identity (subject -> username, a group or role claim
--> roles), calls :meth:`Accounts.adopt <review.workbench.accounts.Accounts.adopt>` (a users row
-without a password, so disabling the account in ``review users`` still locks it out) and then
-:func:`complete_sign_in`. It is not offered as an ``--auth`` value until it exists.
+provider. The OpenID Connect provider (``--auth oidc``, :mod:`.oidc_signin`) serves ``GET
+/signin`` (a button to the identity provider), ``POST /signin/start`` and the callback that
+validates the ID token, maps its claims to an Identity (issuer and subject -> username, a group or
+role claim -> roles), calls :meth:`Accounts.adopt <review.workbench.accounts.Accounts.adopt>` (a
+users row without a password, so disabling the account in ``review users`` still locks it out) and
+then :func:`complete_sign_in`.
 
 The gate (:func:`signin_gate`, an HTTP middleware): in a sign-in mode every request except the
 provider's public paths needs a live session: a page without one is redirected (303) to
@@ -32,7 +33,7 @@ only its sha256. Forms, the sign-in and sign-out forms included, carry the CSRF 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -42,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from review.workbench.accounts import Accounts, Identity
 from review.workbench.state import Workbench, WorkbenchState, identity_of
 
-MODES = ("none", "local")
+MODES = ("none", "local", "oidc")
 AUTH_COOKIE = "wb_auth"
 SECURE_AUTH_COOKIE = "__Host-wb_auth"
 SIGNIN = "/signin"
@@ -140,11 +141,24 @@ class LocalProvider(SignInProvider):
         return router
 
 
-def provider_for(mode: str) -> SignInProvider | None:
+def provider_for(mode: str, oidc: Any = None) -> SignInProvider | None:
+    """The provider of a sign-in mode; ``oidc`` (mode ``oidc`` only): its
+    :class:`~review.workbench.oidc.OIDCSettings`, an ``OIDCClient`` or a ready provider."""
     if mode == "none":
         return None
     if mode == "local":
         return LocalProvider()
+    if mode == "oidc":
+        from review.workbench.oidc import OIDCClient, OIDCSettings
+        from review.workbench.oidc_signin import OIDCProvider
+
+        if isinstance(oidc, OIDCProvider):
+            return oidc
+        if isinstance(oidc, OIDCClient):
+            return OIDCProvider(oidc)
+        if isinstance(oidc, OIDCSettings):
+            return OIDCProvider.from_settings(oidc)
+        raise ValueError("--auth oidc needs its OIDC settings")
     raise ValueError(f"unknown sign-in mode {mode!r}; one of {', '.join(MODES)}")
 
 

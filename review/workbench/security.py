@@ -52,12 +52,15 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 DEFAULT_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 
-def csp(nonce: str) -> str:
+def csp(nonce: str, form_targets: tuple[str, ...] = ()) -> str:
+    """The policy of one response. ``form_targets``: origins a form may also lead to (the OIDC
+    sign-in form's redirect to the identity provider: Chromium applies form-action to redirects)."""
+    targets = "".join(f" {origin}" for origin in form_targets)
     return (
         "default-src 'self'; "
         f"script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
         "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        f"base-uri 'none'; form-action 'self'{targets}; frame-ancestors 'none'"
     )
 
 
@@ -202,7 +205,9 @@ def session_and_headers(guard: CsrfGuard):
         request.state.csrf_token = guard.token_for(session_id)
         request.state.nonce = secrets.token_urlsafe(16)
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = csp(request.state.nonce)
+        response.headers["Content-Security-Policy"] = csp(
+            request.state.nonce, getattr(request.state, "form_targets", ())
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"

@@ -2,14 +2,17 @@
 
 The workbench shows notes (PHI). With ``--auth none`` (the default) nobody signs in, so it binds
 to a loopback address only: a non-loopback ``--host`` needs ``--allow-remote`` (W001), and
-``--allow-remote`` needs a sign-in mode (``--auth local``; W008). The checks run before anything
-heavy is imported. ``--auth local`` refuses to start while the database has no active local
-account (W012): nobody could sign in.
+``--allow-remote`` needs a sign-in mode (``--auth local`` or ``--auth oidc``; W008). The checks run
+before anything heavy is imported. ``--auth local`` refuses to start while the database has no
+active local account (W012): nobody could sign in. ``--auth oidc`` refuses to start without usable
+OIDC settings (``REVIEW_OIDC_*`` and/or ``--oidc-config FILE``; W014), among them a redirect URI
+that ends in ``/signin/callback``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +35,8 @@ def check_host(host: str, allow_remote: bool, auth: str = "none") -> None:
         raise ReviewError(
             "W008",
             "refusing --allow-remote with --auth none: anyone who reaches the port would see "
-            "notes (PHI) and record reviews; add --auth local (accounts from `review users add`)",
+            "notes (PHI) and record reviews; add --auth local (accounts from `review users add`) or "
+            "--auth oidc (your organisation's OpenID provider)",
             source="--allow-remote",
         )
     if not is_loopback(host) and not allow_remote:
@@ -40,9 +44,29 @@ def check_host(host: str, allow_remote: bool, auth: str = "none") -> None:
             "W001",
             f"refusing to bind to {host}: not a loopback address, and the workbench shows notes "
             "(PHI); use --host 127.0.0.1, or add --allow-remote --auth local (sign-in with "
-            "accounts) behind your own network controls",
+            "accounts) or --auth oidc (your organisation's sign-in) behind your own network controls",
             source="--host",
         )
+
+
+def load_oidc(path: Path | None):
+    """The OIDC settings for ``--auth oidc`` (W014 when unusable), its redirect URI checked to be
+    the workbench's callback."""
+    from urllib.parse import urlsplit
+
+    from review.workbench.oidc import ENV, load_oidc_settings
+
+    settings = load_oidc_settings(path)
+    callback = "/signin/callback"
+    if urlsplit(settings.redirect_uri).path != callback or urlsplit(settings.redirect_uri).query:
+        raise ReviewError(
+            "W014",
+            f"the redirect URI must be this workbench's {callback}, e.g. "
+            f"https://workbench.example.org{callback} (register the same one at the provider)",
+            source="environment" if os.environ.get(ENV["redirect_uri"]) else str(path),
+            field=ENV["redirect_uri"],
+        )
+    return settings
 
 
 def allowed_hosts(host: str, allow_remote: bool) -> list[str]:
@@ -68,8 +92,10 @@ def serve(
     auth: str = "none",
     session_idle: int = 30 * 60,
     session_max: int = 12 * 60 * 60,
+    oidc_config: Path | None = None,
 ) -> None:
     check_host(host, allow_remote, auth)
+    oidc_settings = load_oidc(oidc_config) if auth == "oidc" else None
     if auth != "none" and (session_idle <= 0 or session_idle > session_max):
         raise ReviewError(
             "W013",
@@ -91,6 +117,10 @@ def serve(
 
         if auth == "local":
             import argon2  # noqa: F401  (the accounts' password hashes)
+        if auth == "oidc":
+            import authlib  # noqa: F401  (the OIDC flow)
+            import httpx2  # noqa: F401
+            import joserfc  # noqa: F401
         from review.workbench.app import create_app
     except ImportError as exc:
         raise ReviewError(
@@ -128,6 +158,7 @@ def serve(
         session_idle=session_idle,
         session_max=session_max,
         clocks=clock_settings,
+        oidc=oidc_settings,
     )
     broken = store.verify().broken
     if broken is not None:
