@@ -54,7 +54,7 @@ def load_oidc(path: Path | None):
     the workbench's callback."""
     from urllib.parse import urlsplit
 
-    from review.workbench.oidc import ENV, load_oidc_settings
+    from review.workbench.oidc_settings import ENV, load_oidc_settings
 
     settings = load_oidc_settings(path)
     callback = "/signin/callback"
