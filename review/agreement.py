@@ -23,6 +23,11 @@ Which labels are paired (see :func:`agreement_report`):
 - reviewer vs reviewer: the first review of each reviewer on each case, for every pair of
   reviewers with a case in common. These reviews are not blind (the second reviewer saw the first
   one's decision), so agreement is likely overstated.
+- blind reviewer vs reviewer (:func:`blind_pairs`): a supervisor sent a sample of decided cases to
+  a second reviewer who did not see the first decision (``second_assign`` rows); the case's first
+  decision (the first reviewer's) against the second reviewer's ``second_review`` (the first one
+  per reviewer and case). Pairs are ordered (first reviewer, second reviewer). The counts of cases
+  sent, reviewed and still pending are reported with them.
 - per criterion: the audit trail records only the decision and code, not a judgment per rule, so
   there is nothing to compare per criterion yet; :func:`criterion_kappas` is ready for when there
   is.
@@ -30,6 +35,7 @@ Which labels are paired (see :func:`agreement_report`):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -38,6 +44,8 @@ from typing import Any, Protocol
 
 DECISIONS = ("approve", "pend", "deny")
 DECISION_ACTIONS = ("accept", "override", "confirm", "reverse")
+SECOND_ASSIGN = "second_assign"
+SECOND_REVIEW = "second_review"
 NO_CODE = "none"
 ROUND = 4
 
@@ -48,8 +56,11 @@ PER_CRITERION_NOTE = (
 )
 NOT_BLIND = (
     "reviewer vs reviewer is not blind: a later reviewer saw the decision in force (an earlier "
-    "review), so agreement between reviewers is likely overstated"
+    "review), so agreement between reviewers is likely overstated; the blind pairs (a second "
+    "review that did not see the first decision) are reported separately"
 )
+NO_FIRST_DECISION = "the case had no decision before the second review"
+SAME_REVIEWER = "the second review was by the first decision's reviewer"
 POOLED = (
     "'all reviewers' pools every (case, reviewer) pair: a case reviewed by several reviewers "
     "counts once per reviewer"
@@ -239,6 +250,55 @@ def reviewer_pairs(rows: Iterable[ReviewRow]) -> dict[tuple[str, str], list[Pair
     return out
 
 
+def _second_reviewer(row: Any) -> str | None:
+    try:
+        value = json.loads(row.provenance).get("workbench", {}).get("second_reviewer")
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def blind_pairs(
+    rows: Iterable[Any],
+) -> tuple[dict[tuple[str, str], list[Pair]], dict[str, int], dict[str, int]]:
+    """(first reviewer, second reviewer) -> the first decision of each case (A) against the blind
+    second review of it (B); the second reviews left out, by reason; and the counts of second
+    reviews ``sent`` (assignments), ``reviewed`` and ``pending``. ``rows`` is the whole trail (it
+    needs ``action``; ``provenance`` for an assignment's second reviewer)."""
+    first: dict[str, Any] = {}
+    assigned: set[tuple[str, str]] = set()
+    reviewed: dict[tuple[str, str], Any] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        action = getattr(row, "action", "accept")
+        if action in DECISION_ACTIONS:
+            first.setdefault(row.case_key, row)
+        elif action == SECOND_ASSIGN:
+            who = _second_reviewer(row)
+            if who is not None:
+                assigned.add((row.case_key, who))
+        elif action == SECOND_REVIEW and (row.case_key, row.reviewer) in assigned:
+            reviewed.setdefault((row.case_key, row.reviewer), row)
+    pairs: dict[tuple[str, str], list[Pair]] = {}
+    excluded: dict[str, int] = {}
+    for (key, second_reviewer), b in sorted(reviewed.items()):
+        a = first.get(key)
+        if a is None or a.id > b.id:
+            excluded[NO_FIRST_DECISION] = excluded.get(NO_FIRST_DECISION, 0) + 1
+            continue
+        if a.reviewer == second_reviewer:
+            excluded[SAME_REVIEWER] = excluded.get(SAME_REVIEWER, 0) + 1
+            continue
+        pairs.setdefault((a.reviewer, second_reviewer), []).append(
+            Pair(key, a.to_decision, b.to_decision, _code(a.to_code), _code(b.to_code))
+        )
+    counts = {
+        "sent": len(assigned),
+        "reviewed": len(reviewed),
+        "pending": len(assigned) - len(reviewed),
+    }
+    return pairs, excluded, counts
+
+
 def pair_kappas(pairs: Sequence[Pair]) -> dict[str, Any]:
     """Decision (3-class and one-vs-rest) and supported-code kappas of a set of paired labels."""
     da = [p.decision_a for p in pairs]
@@ -254,7 +314,9 @@ def pair_kappas(pairs: Sequence[Pair]) -> dict[str, Any]:
 def agreement_report(rows: Sequence[ReviewRow]) -> dict[str, Any]:
     """Everything ``review results agreement`` prints, as plain JSON-ready data. Only decisions
     count (accept, override, a physician's confirm or reverse): a referral or an assignment row
-    of the workbench's trail decides nothing and is left out."""
+    of the workbench's trail decides nothing and is left out; a blind second review counts only in
+    ``blind_reviewer_vs_reviewer``."""
+    blind, blind_excluded, blind_counts = blind_pairs(rows)
     rows = [r for r in rows if getattr(r, "action", "accept") in DECISION_ACTIONS]
     by_reviewer, excluded = pipeline_pairs(rows)
     pooled = [p for reviewer in sorted(by_reviewer) for p in by_reviewer[reviewer]]
@@ -272,6 +334,16 @@ def agreement_report(rows: Sequence[ReviewRow]) -> dict[str, Any]:
             "reviewer_vs_reviewer": [
                 {"reviewers": list(names), **pair_kappas(p)} for names, p in sorted(between.items())
             ],
+            "blind_reviewer_vs_reviewer": {
+                "blind": True,
+                **blind_counts,
+                "all": pair_kappas([p for names in sorted(blind) for p in blind[names]]),
+                "pairs": [
+                    {"reviewers": list(names), "blind": True, **pair_kappas(p)}
+                    for names, p in sorted(blind.items())
+                ],
+                "excluded": dict(sorted(blind_excluded.items())),
+            },
             "per_criterion": {"available": False, "note": PER_CRITERION_NOTE},
             "notes": [POOLED, NOT_BLIND],
         }
@@ -302,6 +374,15 @@ def scopes(report: Mapping[str, Any]) -> tuple[list[Scope], list[Scope]]:
     pipeline += [(f"reviewer {name}", ks) for name, ks in pvr["by_reviewer"].items()]
     reviewers = [(" / ".join(p["reviewers"]), p) for p in report["reviewer_vs_reviewer"]]
     return pipeline, reviewers
+
+
+def blind_scopes(report: Mapping[str, Any]) -> list[Scope]:
+    """The blind reviewer-vs-reviewer scopes: all pairs pooled (when there is any), then each
+    (first reviewer, second reviewer)."""
+    blind = report["blind_reviewer_vs_reviewer"]
+    out = [("all blind pairs", blind["all"])] if blind["all"]["decision"]["n"] else []
+    out += [(" / ".join(p["reviewers"]), p) for p in blind["pairs"]]
+    return out
 
 
 def kappa_rows(ks: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -372,8 +453,22 @@ def render_text(report: Mapping[str, Any]) -> str:
         lines.append(f"  left out: {count} review(s) {reason}")
     lines.append("")
     lines += _section(
-        "Reviewer vs reviewer (first review of each reviewer on a shared case)", reviewers
+        "Reviewer vs reviewer, not blind (first review of each reviewer on a shared case)",
+        reviewers,
     )
+    lines.append("")
+    blind = report["blind_reviewer_vs_reviewer"]
+    lines += _section(
+        "Reviewer vs reviewer, blind (first rater: the case's first decision; second: the blind "
+        "second review)",
+        blind_scopes(report),
+    )
+    lines.append(
+        f"  second reviews: {blind['sent']} sent, {blind['reviewed']} reviewed, "
+        f"{blind['pending']} pending"
+    )
+    for reason, count in blind["excluded"].items():
+        lines.append(f"  left out: {count} second review(s): {reason}")
     lines.append("")
     lines.append(f"Per criterion: {report['per_criterion']['note']}.")
     lines += [f"Note: {n}." for n in report["notes"]]

@@ -436,7 +436,7 @@ def test_a_failed_insert_leaves_nothing_behind_and_the_trail_verifies(audit_db):
     assert review_row(store, 3) == 3
 
 
-HEAD = "0002"  # the newest migration (0002: accounts, sessions, assignments, workflow actions)
+HEAD = "0003"  # the newest migration (0003: blind second review actions)
 
 
 def test_migrations_run_on_open_and_are_recorded(audit_db):
@@ -542,7 +542,8 @@ def test_a_file_from_before_migrations_is_adopted_without_loss(tmp_path):
     (new_table,) = [s[2] for s in new_schema if s[0] == "table"]
     widened = old_table.replace(
         "action IN ('accept', 'override')",
-        "action IN ('accept', 'override', 'refer', 'confirm', 'reverse', 'assign')",
+        "action IN ('accept', 'override', 'refer', 'confirm', 'reverse', 'assign', 'second_assign', "
+        "'second_review')",
     )
     assert new_table.replace('"audit"', "audit") == widened
     assert _versions(path) == [HEAD]

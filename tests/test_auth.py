@@ -140,6 +140,24 @@ def refer(store, source, by="a-nurse", slug=PEND) -> int:
     )
 
 
+def decide(store, source, by="a-nurse", slug=PEND) -> int:
+    """An accept of the engine's recommendation, through the store."""
+    entry = source.get(slug)
+    return store.insert(
+        reviewer=by,
+        case_key=entry.key,
+        case_id=entry.case_id,
+        action="accept",
+        from_decision=entry.rec.decision,
+        from_code=entry.rec.supported_code,
+        to_decision=entry.rec.decision,
+        to_code=entry.rec.supported_code,
+        reason="as recommended",
+        provenance={},
+        rec_sha256=None,
+    )
+
+
 # --------------------------------------------------------------------------- the tables
 
 # (method, path, form fields): every route that changes something
@@ -178,6 +196,11 @@ MUTATING = {
     "take": ("/case/{PEND}/take", {}),
     "assign": ("/case/{PEND}/assign", {"assignee": ASSIGNEE, "note": "cover"}),
     "letter": ("/case/{PEND}/letter.txt", {"letter": "Dear provider, please send the PT notes."}),
+    "sample": ("/agreement/second-reviews", {"reviewer": ASSIGNEE, "size": "1", "seed": "s"}),
+    "second-review": (
+        "/case/{PEND}/second-review",
+        {"decision": "approve", "supported_code": "20552", "reason": "blind look"},
+    ),
     "signout": ("/signout", {}),
 }
 
@@ -193,6 +216,9 @@ EXPECTED_POSTS = {
     "take": ("signin", "assign", "assign", "assign", 403),
     "assign": ("signin", 403, 403, "assign", 403),
     "letter": ("signin", "200", "200", "200", 403),
+    "sample": ("signin", 403, 403, "second_assign", 403),
+    # allowed to reviewers, but only for a case sent to them (none is here): 409, no row
+    "second-review": ("signin", 409, 409, 409, 403),
     "signout": ("signin", "signin", "signin", "signin", "signin"),
 }
 
@@ -226,6 +252,8 @@ def test_every_mutating_route_for_every_role(source, tmp_path, route, who):
     app, store = make_app(source, db, users=users)
     if route == "signoff":
         refer(store, source)
+    if route == "sample":  # a decided case to draw from
+        decide(store, source)
     client = browser(app) if who == "anonymous" else signed_in(app, f"the-{who}")
     before = rows(db)
     path, fields = MUTATING[route]
@@ -243,7 +271,8 @@ def test_every_mutating_route_for_every_role(source, tmp_path, route, who):
         assert r.status_code == expected, r.text
         assert after == before
     else:
-        assert r.status_code == 303 and r.headers["location"].startswith("/case/"), r.text
+        assert r.status_code == 303, r.text
+        assert r.headers["location"].startswith(("/case/", "/agreement")), r.text
         new = after[len(before) :]
         assert [(x["action"], x["reviewer"]) for x in new] == [(expected, f"the-{who}")]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from review.workbench.cases import CaseEntry
-from review.workbench.store import AuditRow
+from review.workbench.store import DECISION_ACTIONS, AuditRow
 
 DECISIONS = ("pend", "deny", "approve")
 GROUNDS = {
@@ -68,7 +68,7 @@ def flows(rows: list[AuditRow]) -> dict[str, Flow]:
         elif row.action == "assign":
             value = detail(row).get("assignee")
             assignee[row.case_key] = value if isinstance(value, str) else None
-        else:  # a decision settles any referral before it
+        elif row.action in DECISION_ACTIONS:  # a decision settles any referral before it
             referral[row.case_key] = None
     keys = set(referral) | set(assignee)
     return {k: Flow(referral.get(k), assignee.get(k)) for k in keys}

@@ -1,5 +1,6 @@
 """The audit trail: an insert-only, hash-chained table of every accept and override (and, since
-migration 0002, every referral to a physician, physician's confirm or reverse, and assignment: see
+migration 0002, every referral to a physician, physician's confirm or reverse, and assignment; since
+0003, every blind second review and its assignment: see
 :data:`DECISION_ACTIONS` and :data:`WORKFLOW_ACTIONS`), in an SQLite
 file (the embedded default) or a PostgreSQL database (a team), through SQLAlchemy 2 Core
 (:mod:`.database` parses ``--db``; :mod:`.schema` holds the guards; the alembic migrations in
@@ -72,9 +73,11 @@ from review.workbench.trail import (
 
 DECISION_ACTIONS = ("accept", "override", "confirm", "reverse")
 """Rows that set the decision in force."""
-WORKFLOW_ACTIONS = ("refer", "assign")
+WORKFLOW_ACTIONS = ("refer", "assign", "second_assign", "second_review")
 """Rows that record a step without deciding: a nurse's medical-necessity denial referred to a
-physician (the physician's ``confirm`` or ``reverse`` decides it), and an assignment change."""
+physician (the physician's ``confirm`` or ``reverse`` decides it), an assignment change, and
+(migration 0003) a supervisor's sending of a decided case to a blind second reviewer and that
+reviewer's judgment (:mod:`.blind`), which is measured, never put in force."""
 
 
 class Conflict(Exception):
@@ -267,26 +270,44 @@ class AuditStore:
                 source=self.location,
             ) from None
 
+    def insert_many(
+        self,
+        entries: list[dict[str, Any]],
+        *,
+        check: Callable[[Snapshot], None] | None = None,
+    ) -> list[int]:
+        """Append several rows, chained one after the other, in one write transaction: all of them
+        or none (a supervisor's sample of second reviews). Each entry holds :meth:`insert`'s
+        keyword arguments but ``check`` and ``also``; errors as :meth:`insert`."""
+        try:
+            return self._insert_rows(entries, check=check, also=None)
+        except db_errors() as exc:
+            raise AuditError(
+                "A007",
+                f"cannot write the audit trail ({db_reason(self.target, exc)}); nothing was "
+                "recorded, try again",
+                source=self.location,
+            ) from None
+
     def _insert(
         self,
         *,
-        reviewer: str,
-        case_key: str,
-        case_id: str,
-        action: str,
-        from_decision: str | None,
-        from_code: str | None,
-        to_decision: str,
-        to_code: str | None,
-        reason: str,
-        provenance: dict[str, Any],
-        rec_sha256: str | None,
-        at: str | None,
         check: Callable[[Snapshot], None] | None = None,
         also: Callable[[Any, int], None] | None = None,
+        **entry: Any,
     ) -> int:
+        return self._insert_rows([entry], check=check, also=also)[0]
+
+    def _insert_rows(
+        self,
+        entries: list[dict[str, Any]],
+        *,
+        check: Callable[[Snapshot], None] | None = None,
+        also: Callable[[Any, int], None] | None = None,
+    ) -> list[int]:
         from sqlalchemy import text
 
+        ids: list[int] = []
         with self.connect(write=True) as conn, conn.begin():
             lock(conn, shared=False)
             snap = read_chain(conn)
@@ -294,38 +315,47 @@ class AuditStore:
                 raise AuditError("A003", describe(snap.check.broken), source=self.location)
             if check is not None:
                 check(snap)
-            row: dict[str, Any] = {
-                "id": (snap.rows[-1].id if snap.rows else 0) + 1,
-                "at": at or utc_now(),
-                "reviewer": reviewer,
-                "case_key": case_key,
-                "case_id": case_id,
-                "action": action,
-                "from_decision": from_decision,
-                "from_code": from_code,
-                "to_decision": to_decision,
-                "to_code": to_code,
-                "reason": reason,
-                "provenance": json.dumps(provenance, sort_keys=True, ensure_ascii=False),
-                "rec_sha256": rec_sha256,
-                "prev_hash": snap.check.head,
-            }
-            row["row_hash"] = chain.row_hash(row)
-            conn.execute(
-                text(
-                    f"INSERT INTO audit ({', '.join(COLUMNS)}) "
-                    f"VALUES ({', '.join(':' + name for name in COLUMNS)})"
-                ),
-                row,
-            )
-            if also is not None:
-                also(conn, row["id"])
-            if conn.dialect.name == "postgresql":  # last: a sequence move is not rolled back
+            last_id = snap.rows[-1].id if snap.rows else 0
+            prev = snap.check.head
+            for entry in entries:
+                row: dict[str, Any] = {
+                    "id": last_id + 1,
+                    "at": entry.get("at") or utc_now(),
+                    "reviewer": entry["reviewer"],
+                    "case_key": entry["case_key"],
+                    "case_id": entry["case_id"],
+                    "action": entry["action"],
+                    "from_decision": entry["from_decision"],
+                    "from_code": entry["from_code"],
+                    "to_decision": entry["to_decision"],
+                    "to_code": entry["to_code"],
+                    "reason": entry["reason"],
+                    "provenance": json.dumps(
+                        entry["provenance"], sort_keys=True, ensure_ascii=False
+                    ),
+                    "rec_sha256": entry["rec_sha256"],
+                    "prev_hash": prev,
+                }
+                row["row_hash"] = prev = chain.row_hash(row)
+                conn.execute(
+                    text(
+                        f"INSERT INTO audit ({', '.join(COLUMNS)}) "
+                        f"VALUES ({', '.join(':' + name for name in COLUMNS)})"
+                    ),
+                    row,
+                )
+                last_id = int(row["id"])
+                ids.append(last_id)
+                if also is not None:
+                    also(conn, last_id)
+            if (
+                ids and conn.dialect.name == "postgresql"
+            ):  # last: a sequence move is not rolled back
                 conn.execute(
                     text("SELECT setval(pg_get_serial_sequence('audit', 'id'), :id)"),
-                    {"id": row["id"]},
+                    {"id": last_id},
                 )
-        return int(row["id"])
+        return ids
 
     def snapshot(self) -> Snapshot:
         """All rows and the chain's verification, from one read transaction. A database that

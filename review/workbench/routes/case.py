@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from review.report.html import build_view
 from review.workbench.accounts import Identity
+from review.workbench.blind import second_reviews
 from review.workbench.cases import CaseEntry
 from review.workbench.decisions import CODES, DECISIONS, GROUNDS, flows, review_state
 from review.workbench.pages import page
@@ -36,6 +37,7 @@ from review.workbench.state import (
     Workbench,
     WorkbenchState,
     first_reviews,
+    identity_of,
 )
 from review.workbench.store import AuditError, Conflict, Snapshot, latest_of
 
@@ -44,6 +46,10 @@ MAX_REVIEWER = 120
 NOT_RECORDED = (
     "This review was not recorded: the audit trail failed verification (see the banner above). "
     "Your entry is kept below; submit it again once the audit file is restored."
+)
+BLIND_ONLY = (
+    "You are this case's blind second reviewer: record a second review, which is compared with "
+    "the first decision; accepting or overriding is left to others. Nothing was recorded."
 )
 AWAITING = "This case awaits a physician's sign-off of the referred denial; nothing was recorded."
 
@@ -74,6 +80,15 @@ def case_page(
         return page(request, wb, "error.html.j2", 404, entry=entry, message=entry.error)
     snap = wb.store.snapshot()
     view = build_view(entry.rec, entry.documents or {})
+    who = identity_of(request)
+    subject = who.subject if who is not None else None
+    audit = [row for row in snap.rows if row.case_key == entry.key]
+    second = second_reviews(snap.rows).get((entry.key, subject or ""))
+    if second is not None:  # blind: as if undecided, and only the viewer's own rows
+        state = review_state(entry, {}, None)
+        audit = [row for row in audit if row.reviewer == subject]
+    else:
+        state = state_of(entry, snap)
     return page(
         request,
         wb,
@@ -82,9 +97,10 @@ def case_page(
         snap=snap,
         **view,
         entry=entry,
-        state=state_of(entry, snap),
+        state=state,
+        blind=second,
         clock=wb.clock(entry, first_reviews(snap.rows).get(entry.key), wb.now()),
-        audit=[row for row in snap.rows if row.case_key == entry.key],
+        audit=audit,
         problems=problems or [],
         form=form or {},
         decisions=DECISIONS,
@@ -200,6 +216,8 @@ async def review_post(request: Request, wb: Workbench, slug: str, who: Reviewer)
     snap = wb.store.snapshot()
     if snap.check.broken is not None:
         return case_page(request, wb, entry, problems=[NOT_RECORDED], form=form, status_code=409)
+    if who is not None and (entry.key, who.subject) in second_reviews(snap.rows):
+        return case_page(request, wb, entry, problems=[BLIND_ONLY], form=form, status_code=409)
     action = form.get("action", "")
     problems: list[str] = []
     if action not in ("accept", "override"):
@@ -417,4 +435,65 @@ async def assign_post(request: Request, wb: Workbench, slug: str, who: Superviso
     reason = f"{who.subject} assigned the case to {assignee}" + (f": {note}" if note else "")
     return _assign(
         request, wb, entry, form, by=who, assignee=assignee, reason=reason, only_if_free=False
+    )
+
+
+@router.post("/case/{slug}/second-review")
+async def second_review_post(request: Request, wb: Workbench, slug: str, who: Reviewer) -> Response:
+    """The blind second reviewer's judgment (decision, code, reason): a ``second_review`` row that
+    decides nothing. 409 unless a second review of this case was assigned to the signed-in
+    reviewer and not yet recorded (checked again inside the write transaction)."""
+    entry = _reviewable(wb, slug)
+    if who is None:
+        raise HTTPException(status_code=404, detail="second review needs a sign-in mode (--auth)")
+    form = await _form(request)
+    snap = wb.store.snapshot()
+    if snap.check.broken is not None:
+        return case_page(request, wb, entry, problems=[NOT_RECORDED], form=form, status_code=409)
+
+    def pending(now: Snapshot) -> int:
+        found = second_reviews(now.rows).get((entry.key, who.subject))
+        if found is None:
+            raise Conflict(
+                "No second review of this case is assigned to you; nothing was recorded."
+            )
+        if found.review is not None:
+            raise Conflict(
+                "You recorded your second review of this case already; nothing was recorded."
+            )
+        return found.assignment.id
+
+    try:
+        assignment = pending(snap)
+    except Conflict as exc:
+        return case_page(request, wb, entry, problems=[str(exc)], form=form, status_code=409)
+    problems: list[str] = []
+    to_decision = form.get("decision", "")
+    raw_code = form.get("supported_code", "")
+    if to_decision not in DECISIONS:
+        problems.append("Choose the decision: approve, pend or deny.")
+    if raw_code not in ("", *CODES):
+        problems.append(f"Choose the supported code: {', '.join(CODES)} or none.")
+    reason = _reason(form, problems)
+    if problems:
+        return case_page(request, wb, entry, problems=problems, form=form, status_code=400)
+    rec = entry.rec
+    assert rec is not None
+
+    def still_pending(now: Snapshot) -> None:
+        pending(now)
+
+    return record(
+        request,
+        wb,
+        entry,
+        form,
+        reviewer=who.subject,
+        action="second_review",
+        from_state={"decision": rec.decision, "code": rec.supported_code},
+        to_decision=to_decision,
+        to_code=raw_code or None,
+        reason=reason,
+        workflow={"second_assign": assignment, "blind": True},
+        check=still_pending,
     )

@@ -7,12 +7,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from review.workbench.blind import blind_cases
 from review.workbench.decisions import CODES, DECISIONS, flows, review_state
 from review.workbench.pages import page
 from review.workbench.state import Viewer, Workbench, first_reviews
 from review.workbench.store import latest_of
 
-REVIEW_STATUSES = ("unreviewed", "accepted", "overridden", "referred", "confirmed", "reversed")
+REVIEW_STATUSES = (
+    "unreviewed",
+    "accepted",
+    "overridden",
+    "referred",
+    "confirmed",
+    "reversed",
+    "blind",
+)
+"""``blind``: a case the signed-in reviewer is the blind second reviewer of (its decision in force,
+reviewer and assignee are not shown to them: :mod:`review.workbench.blind`)."""
 ASSIGNED = {"mine": "mine", "unassigned": "unassigned"}
 """The assignment filter (sign-in modes): the signed-in reviewer's cases, or nobody's."""
 SORTS = {
@@ -43,7 +54,13 @@ def queue(
     snap = wb.store.snapshot()
     latest = latest_of(snap.rows)
     flow = flows(snap.rows)
-    rows = [review_state(e, latest, flow.get(e.key)) for e in source.reviewable]
+    hidden = blind_cases(snap.rows, who.subject if who is not None else None)
+    rows = [
+        {**review_state(e, {}, None), "review_status": "blind"}
+        if e.key in hidden
+        else review_state(e, latest, flow.get(e.key))
+        for e in source.reviewable
+    ]
     now = wb.now()
     first = first_reviews(snap.rows)
     for r in rows:
