@@ -112,6 +112,7 @@ ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("F006", "a request body over the size limit", "Send the notes as text, under the limit."),
     ErrorCode("F007", "no such ClaimResponse", "Submit the Claim first, then ask for the id it answered with."),
     ErrorCode("F008", "a diagnosisSequence that names no Claim.diagnosis", "Make each item.diagnosisSequence name a Claim.diagnosis sequence."),
+    ErrorCode("F009", "a ClaimResponse read by its blind second reviewer", "Review the case blind in the workbench; a supervisor or the first reviewer can read the decision."),
     ErrorCode("L001", "a lexicon file is missing", "Reinstall the package."),
     ErrorCode("L002", "an invalid lexicon file", "Fix the field named (see review/lexicons/README.md)."),
     ErrorCode("L003", "an unknown category or target type in context.yaml", "Use a known name; the message suggests the closest."),

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from review.errors import ReviewError
+from review.workbench.blind import blind_for
 from review.workbench.cases import CaseEntry, CaseSource, clock_inputs
 
 FHIR_JSON = "application/fhir+json"
@@ -175,11 +176,19 @@ def create_fhir_app(source: CaseSource, store, review=None) -> FastAPI:
         return _fhir(response_bundle(rec, case, claims[rid]))
 
     @api.get("/ClaimResponse/{rid}")
-    def read(rid: str) -> JSONResponse:
+    def read(rid: str, request: Request) -> JSONResponse:
         base = rid.removesuffix("-final")
         entry = next((e for e in source.entries if e.key == keys.get(base)), None)
         if entry is None or entry.rec is None:
             return _outcome(404, "F007", f"no ClaimResponse {rid!r}; submit the Claim first")
+        who = getattr(request.state, "identity", None)  # set by the sign-in gate, if any
+        if who is not None and blind_for(store.snapshot().rows, entry.key, who.subject):
+            return _outcome(
+                403,
+                "F009",
+                "this case is assigned to you for a blind second review: its decision is not "
+                "shown to you",
+            )
         row = store.latest().get(entry.key)
         review_info = None
         if row is not None:
