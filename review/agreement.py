@@ -37,7 +37,8 @@ Which labels are paired (see :func:`agreement_report`):
   judgment is ``criteria`` alone. The pipeline-vs-reviewer pairs compare ``engine_criteria`` with
   the effective judgment of the same row; the blind pairs compare the first decision's effective
   judgment with the second review's. A rule counts in a pair only where both sides judged it; rows
-  written before criteria were recorded (no ``engine_criteria``) are left out per criterion.
+  written before criteria were recorded, and a physician's sign-off (no criteria form), have no
+  ``engine_criteria`` and are left out per criterion.
 """
 
 from __future__ import annotations
