@@ -28,9 +28,17 @@ Which labels are paired (see :func:`agreement_report`):
   decision (the first reviewer's) against the second reviewer's ``second_review`` (the first one
   per reviewer and case). Pairs are ordered (first reviewer, second reviewer). The counts of cases
   sent, reviewed and still pending are reported with them.
-- per criterion: the audit trail records only the decision and code, not a judgment per rule, so
-  there is nothing to compare per criterion yet; :func:`criterion_kappas` is ready for when there
-  is.
+- per criterion (:func:`criterion_judgments`): the workbench records in a decision row's
+  provenance, under ``provenance["workbench"]``, ``engine_criteria`` (the recommendation's status of
+  every finding when the row was written) and ``criteria`` (the reviewer's own non-blank status per
+  rule id). Convention: on an accept or override a blank criterion means "agree with the engine",
+  so the reviewer's effective judgment is ``engine_criteria`` overlaid with ``criteria`` (an accept
+  agrees with every criterion); on a blind second review a blank criterion is not judged, so its
+  judgment is ``criteria`` alone. The pipeline-vs-reviewer pairs compare ``engine_criteria`` with
+  the effective judgment of the same row; the blind pairs compare the first decision's effective
+  judgment with the second review's. A rule counts in a pair only where both sides judged it; rows
+  written before criteria were recorded, and a physician's sign-off (no criteria form), have no
+  ``engine_criteria`` and are left out per criterion.
 """
 
 from __future__ import annotations
@@ -53,6 +61,10 @@ NO_ITEMS = "no cases rated by both; kappa needs at least one"
 PER_CRITERION_NOTE = (
     "per-criterion agreement needs per-criterion review (not recorded yet): the audit trail holds "
     "each reviewer's decision and code, not a judgment per rule"
+)
+CRITERION_CONVENTION = (
+    "per criterion, a blank criterion on an accept or override agrees with the engine (an accept "
+    "agrees with every criterion); on a blind second review a blank criterion is not judged"
 )
 NOT_BLIND = (
     "reviewer vs reviewer is not blind: a later reviewer saw the decision in force (an earlier "
@@ -196,6 +208,35 @@ class Pair:
     decision_b: str
     code_a: str
     code_b: str
+    criteria_a: Mapping[str, str] | None = None  # rule id -> status; None: not recorded
+    criteria_b: Mapping[str, str] | None = None
+
+
+def _workbench(row: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(row.provenance).get("workbench")
+    except (ValueError, AttributeError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _statuses(value: Any) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def criterion_judgments(row: Any) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """(the engine's statuses, the reviewer's effective judgment) per rule id recorded in a row
+    (see the module docstring for the convention); None where not recorded."""
+    detail = _workbench(row)
+    engine = _statuses(detail.get("engine_criteria"))
+    own = _statuses(detail.get("criteria"))
+    if getattr(row, "action", "accept") == SECOND_REVIEW:
+        return engine, own
+    if engine is None:
+        return None, None
+    return engine, {**engine, **(own or {})}
 
 
 def _code(code: str | None) -> str:
@@ -221,6 +262,7 @@ def pipeline_pairs(rows: Iterable[ReviewRow]) -> tuple[dict[str, list[Pair]], di
         if row.rec_sha256 and engine.rec_sha256 and row.rec_sha256 != engine.rec_sha256:
             excluded[CHANGED] = excluded.get(CHANGED, 0) + 1
             continue
+        engine_says, reviewer_says = criterion_judgments(row)
         pairs.setdefault(reviewer, []).append(
             Pair(
                 key,
@@ -228,6 +270,8 @@ def pipeline_pairs(rows: Iterable[ReviewRow]) -> tuple[dict[str, list[Pair]], di
                 row.to_decision,
                 _code(engine.from_code),
                 _code(row.to_code),
+                engine_says,
+                reviewer_says,
             )
         )
     return pairs, excluded
@@ -289,7 +333,15 @@ def blind_pairs(
             excluded[SAME_REVIEWER] = excluded.get(SAME_REVIEWER, 0) + 1
             continue
         pairs.setdefault((a.reviewer, second_reviewer), []).append(
-            Pair(key, a.to_decision, b.to_decision, _code(a.to_code), _code(b.to_code))
+            Pair(
+                key,
+                a.to_decision,
+                b.to_decision,
+                _code(a.to_code),
+                _code(b.to_code),
+                criterion_judgments(a)[1],
+                criterion_judgments(b)[1],
+            )
         )
     counts = {
         "sent": len(assigned),
@@ -309,6 +361,44 @@ def pair_kappas(pairs: Sequence[Pair]) -> dict[str, Any]:
     )
     out["cases"] = len({p.case_key for p in pairs})
     return out
+
+
+def pair_criteria(pairs: Sequence[Pair]) -> dict[str, Any]:
+    """Per rule id, the kappa over the pairs where both sides judged it, and how many pairs had
+    judgments recorded on both sides."""
+    judged = [p for p in pairs if p.criteria_a is not None and p.criteria_b is not None]
+    a = {i: p.criteria_a or {} for i, p in enumerate(judged)}
+    b = {i: p.criteria_b or {} for i, p in enumerate(judged)}
+    rules = {r: k for r, k in criterion_kappas(a, b).items() if k.n}
+    return {"judged": len(judged), "rules": rules}
+
+
+def per_criterion(
+    by_reviewer: Mapping[str, Sequence[Pair]], blind: Mapping[tuple[str, str], Sequence[Pair]]
+) -> dict[str, Any]:
+    """The per-criterion part of the report; ``available`` once any pair has criteria on both
+    sides (else the note that they are not recorded yet)."""
+    pooled = [p for r in sorted(by_reviewer) for p in by_reviewer[r]]
+    blind_pooled = [p for names in sorted(blind) for p in blind[names]]
+    out = {
+        "pipeline_vs_reviewer": {
+            "all": pair_criteria(pooled),
+            "by_reviewer": {r: pair_criteria(p) for r, p in sorted(by_reviewer.items())},
+        },
+        "blind_reviewer_vs_reviewer": {
+            "blind": True,
+            "all": pair_criteria(blind_pooled),
+            "pairs": [
+                {"reviewers": list(names), "blind": True, **pair_criteria(p)}
+                for names, p in sorted(blind.items())
+            ],
+        },
+    }
+    available = bool(out["pipeline_vs_reviewer"]["all"]["rules"]) or bool(
+        out["blind_reviewer_vs_reviewer"]["all"]["rules"]
+    )
+    note = CRITERION_CONVENTION if available else PER_CRITERION_NOTE
+    return {"available": available, "note": note, **out}
 
 
 def agreement_report(rows: Sequence[ReviewRow]) -> dict[str, Any]:
@@ -344,7 +434,7 @@ def agreement_report(rows: Sequence[ReviewRow]) -> dict[str, Any]:
                 ],
                 "excluded": dict(sorted(blind_excluded.items())),
             },
-            "per_criterion": {"available": False, "note": PER_CRITERION_NOTE},
+            "per_criterion": per_criterion(by_reviewer, blind),
             "notes": [POOLED, NOT_BLIND],
         }
     )
@@ -391,6 +481,20 @@ def kappa_rows(ks: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     rows += [(f"{d} vs rest", ks["one_vs_rest"][d]) for d in DECISIONS]
     rows.append(("supported code", ks["supported_code"]))
     return rows
+
+
+def criterion_scopes(report: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The per-criterion scopes with any rule judged on both sides: pipeline vs reviewer (pooled,
+    then each reviewer), then blind pairs (pooled, then each pair)."""
+    pc = report["per_criterion"]
+    if not pc["available"]:
+        return []
+    pvr, blind = pc["pipeline_vs_reviewer"], pc["blind_reviewer_vs_reviewer"]
+    out = [("pipeline vs all reviewers", pvr["all"])]
+    out += [(f"pipeline vs reviewer {n}", ks) for n, ks in pvr["by_reviewer"].items()]
+    out.append(("all blind pairs", blind["all"]))
+    out += [("blind " + " / ".join(p["reviewers"]), p) for p in blind["pairs"]]
+    return [(name, ks) for name, ks in out if ks["rules"]]
 
 
 def _fmt(value: float | None) -> str:
@@ -470,6 +574,23 @@ def render_text(report: Mapping[str, Any]) -> str:
     for reason, count in blind["excluded"].items():
         lines.append(f"  left out: {count} second review(s): {reason}")
     lines.append("")
-    lines.append(f"Per criterion: {report['per_criterion']['note']}.")
+    criteria = criterion_scopes(report)
+    if not criteria:
+        lines.append(f"Per criterion: {report['per_criterion']['note']}.")
+    else:
+        lines.append(
+            "Per criterion (first rater: the engine, or the first decision for blind pairs; "
+            "second: the reviewer)"
+        )
+        lines.append(
+            f"  {'scope / rule':<34} {'n':>5} {'observed':>9} {'expected':>9} {'kappa':>7}"
+        )
+        undefined: list[str] = []
+        for scope, ks in criteria:
+            judged = ks["judged"]
+            lines.append(f"  {scope} ({judged} judged review{'' if judged == 1 else 's'})")
+            lines += [_kappa_line(scope, rule, k, undefined) for rule, k in ks["rules"].items()]
+        lines += [f"  * {u}" for u in undefined]
+        lines.append(f"  Note: {report['per_criterion']['note']}.")
     lines += [f"Note: {n}." for n in report["notes"]]
     return "\n".join(lines) + "\n"

@@ -497,7 +497,8 @@ def test_nurse_refers_a_medical_necessity_denial_and_a_physician_confirms(source
     assert r.status_code == 303
     (ref,) = rows(db)
     assert (ref["action"], ref["reviewer"], ref["to_decision"]) == ("refer", "nurse1", "deny")
-    assert json.loads(ref["provenance"])["workbench"] == {"ground": "medical_necessity"}
+    detail = json.loads(ref["provenance"])["workbench"]
+    assert (detail["ground"], detail["criteria"]) == ("medical_necessity", {})
     # not final: the decision in force is still the engine's, the case waits in the physician queue
     page = nurse.get(f"/case/{PEND}").text
     assert 'id="review-status">referred<' in page and 'id="signoff-form"' not in page
@@ -591,7 +592,8 @@ def test_a_nurse_accepts_the_engines_administrative_denial(source, tmp_path):
     assert r.status_code == 303
     (row,) = rows(db)
     assert (row["action"], row["to_decision"], row["reviewer"]) == ("accept", "deny", "nurse1")
-    assert json.loads(row["provenance"])["workbench"] == {"ground": "administrative"}
+    detail = json.loads(row["provenance"])["workbench"]
+    assert (detail["ground"], detail["criteria"]) == ("administrative", {})
     # a deny override must name its ground in a sign-in mode
     fields = dict(MUTATING["deny-mn"][1], ground="")
     r = nurse.post(

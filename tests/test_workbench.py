@@ -196,7 +196,12 @@ def test_valid_override_writes_exactly_one_audit_row(client, db, source):
     assert when.utcoffset() == dt.timedelta(0)
     assert abs((dt.datetime.now(dt.UTC) - when).total_seconds()) < 120
     rec = source.get(PEND).rec
-    assert json.loads(prov) == rec.provenance.model_dump(mode="json")
+    recorded = json.loads(prov)
+    workbench = recorded.pop("workbench")
+    assert recorded == rec.provenance.model_dump(mode="json")
+    # the engine's status of every finding, and no criterion judged (all blank: agree)
+    assert workbench["engine_criteria"] == {f.rule_id: f.status for f in rec.findings}
+    assert workbench["criteria"] == {}
     rec_sha256 = rows[0][12]  # the recommendation the reviewer saw
     assert rec_sha256 == hashlib.sha256(rec.model_dump_json().encode()).hexdigest()
     page = client.get(f"/case/{PEND}").text

@@ -10,7 +10,13 @@ import hashlib
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from review.agreement import agreement_report, blind_scopes, kappa_rows, scopes
+from review.agreement import (
+    agreement_report,
+    blind_scopes,
+    criterion_scopes,
+    kappa_rows,
+    scopes,
+)
 from review.workbench.blind import (
     MAX_SAMPLE,
     MAX_SEED,
@@ -53,6 +59,7 @@ def agreement_page(
         pipeline_scopes=[(name, ks, kappa_rows(ks)) for name, ks in pipeline],
         reviewer_scopes=[(name, ks, kappa_rows(ks)) for name, ks in reviewers],
         blind_scopes=[(name, ks, kappa_rows(ks)) for name, ks in blind],
+        criterion_scopes=criterion_scopes(report) if report else [],
         sent=[
             (s, by_key.get(s.assignment.case_key), detail(s.assignment).get("seed")) for s in sent
         ],

@@ -143,6 +143,42 @@ def _reason(form: dict[str, str], problems: list[str]) -> str:
     return reason
 
 
+CRITERION_FIELD = "criterion."
+"""A criterion's select on the review forms is named ``criterion.<rule id>``."""
+STATUSES = ("met", "not_met", "insufficient", "not_applicable")
+
+
+def engine_criteria(entry: CaseEntry) -> dict[str, str]:
+    """The recommendation's status of every finding, by rule id (sorted)."""
+    assert entry.rec is not None
+    return {f.rule_id: f.status for f in sorted(entry.rec.findings, key=lambda f: f.rule_id)}
+
+
+def _criteria(entry: CaseEntry, form: dict[str, str], problems: list[str]) -> dict[str, str]:
+    """The reviewer's non-blank criterion judgments (sorted by rule id); a rule id the
+    recommendation has no finding of, or a status other than the four, is a problem."""
+    known = engine_criteria(entry)
+    out: dict[str, str] = {}
+    for name, value in form.items():
+        if not name.startswith(CRITERION_FIELD):
+            continue
+        rule = name[len(CRITERION_FIELD) :]
+        status = value.strip()
+        if rule not in known:
+            problems.append(
+                f"Criterion {rule[:80]!r} is not one of this recommendation's findings; "
+                "nothing was recorded."
+            )
+        elif status not in ("", *STATUSES):
+            problems.append(
+                f"Criterion {rule}: choose {', '.join(STATUSES)} or leave it blank; "
+                "nothing was recorded."
+            )
+        elif status:
+            out[rule] = status
+    return dict(sorted(out.items()))
+
+
 def _no_referral_pending(snap: Snapshot, key: str) -> None:
     flow = flows(snap.rows).get(key)
     if flow is not None and flow.referral is not None:
@@ -224,6 +260,13 @@ async def review_post(request: Request, wb: Workbench, slug: str, who: Reviewer)
         problems.append("Choose Accept or Override.")
     reviewer = _reviewer(who, form, problems)
     reason = _reason(form, problems)
+    criteria = _criteria(entry, form, problems)
+    engine = engine_criteria(entry)
+    if action == "accept" and any(engine[r] != s for r, s in criteria.items()):
+        problems.append(
+            "Accepting agrees with every criterion; to record a different status for a criterion, "
+            "use Override."
+        )
     rec = entry.rec
     assert rec is not None
     current = state_of(entry, snap)
@@ -250,13 +293,16 @@ async def review_post(request: Request, wb: Workbench, slug: str, who: Reviewer)
         return case_page(request, wb, entry, problems=problems, form=form, status_code=400)
     if current["referral"] is not None:
         return case_page(request, wb, entry, problems=[AWAITING], form=form, status_code=409)
-    workflow = None
+    workflow: dict[str, Any] = {}
     if action == "override" and to_decision == "deny" and ground is not None:
         workflow = {"ground": ground}
         if ground == "medical_necessity" and who is not None and not who.can("sign_off"):
             action = "refer"
     elif action == "accept" and rec.decision == "deny" and wb.signs_in:
         workflow = {"ground": "administrative"}  # the engine denies only on exclusions
+    # blank = agree with the engine: the effective judgment is engine_criteria overlaid with these
+    workflow["engine_criteria"] = engine
+    workflow["criteria"] = criteria if action != "accept" else {}
     return record(
         request,
         wb,
@@ -475,6 +521,7 @@ async def second_review_post(request: Request, wb: Workbench, slug: str, who: Re
     if raw_code not in ("", *CODES):
         problems.append(f"Choose the supported code: {', '.join(CODES)} or none.")
     reason = _reason(form, problems)
+    criteria = _criteria(entry, form, problems)  # blank = not judged
     if problems:
         return case_page(request, wb, entry, problems=problems, form=form, status_code=400)
     rec = entry.rec
@@ -494,6 +541,11 @@ async def second_review_post(request: Request, wb: Workbench, slug: str, who: Re
         to_decision=to_decision,
         to_code=raw_code or None,
         reason=reason,
-        workflow={"second_assign": assignment, "blind": True},
+        workflow={
+            "second_assign": assignment,
+            "blind": True,
+            "engine_criteria": engine_criteria(entry),
+            "criteria": criteria,
+        },
         check=still_pending,
     )
