@@ -367,8 +367,8 @@ def pair_criteria(pairs: Sequence[Pair]) -> dict[str, Any]:
     """Per rule id, the kappa over the pairs where both sides judged it, and how many pairs had
     judgments recorded on both sides."""
     judged = [p for p in pairs if p.criteria_a is not None and p.criteria_b is not None]
-    a = {i: p.criteria_a or {} for i, p in enumerate(judged)}
-    b = {i: p.criteria_b or {} for i, p in enumerate(judged)}
+    a: dict[str, Mapping[str, str]] = {str(i): p.criteria_a or {} for i, p in enumerate(judged)}
+    b: dict[str, Mapping[str, str]] = {str(i): p.criteria_b or {} for i, p in enumerate(judged)}
     rules = {r: k for r, k in criterion_kappas(a, b).items() if k.n}
     return {"judged": len(judged), "rules": rules}
 
@@ -380,23 +380,23 @@ def per_criterion(
     sides (else the note that they are not recorded yet)."""
     pooled = [p for r in sorted(by_reviewer) for p in by_reviewer[r]]
     blind_pooled = [p for names in sorted(blind) for p in blind[names]]
-    out = {
+    pipeline_all = pair_criteria(pooled)
+    blind_all = pair_criteria(blind_pooled)
+    out: dict[str, Any] = {
         "pipeline_vs_reviewer": {
-            "all": pair_criteria(pooled),
+            "all": pipeline_all,
             "by_reviewer": {r: pair_criteria(p) for r, p in sorted(by_reviewer.items())},
         },
         "blind_reviewer_vs_reviewer": {
             "blind": True,
-            "all": pair_criteria(blind_pooled),
+            "all": blind_all,
             "pairs": [
                 {"reviewers": list(names), "blind": True, **pair_criteria(p)}
                 for names, p in sorted(blind.items())
             ],
         },
     }
-    available = bool(out["pipeline_vs_reviewer"]["all"]["rules"]) or bool(
-        out["blind_reviewer_vs_reviewer"]["all"]["rules"]
-    )
+    available = bool(pipeline_all["rules"]) or bool(blind_all["rules"])
     note = CRITERION_CONVENTION if available else PER_CRITERION_NOTE
     return {"available": available, "note": note, **out}
 
