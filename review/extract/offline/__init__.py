@@ -30,7 +30,12 @@ from review.extract.offline.injectate import read_injectate
 from review.extract.offline.muscles import count_sites, read_guidance, read_muscles
 from review.extract.offline.prior_injections import read_prior_injections
 from review.extract.offline.reading import Sent, evidence_of, read_case
-from review.extract.offline.status import NOT_DONE, ProcedureReading, read_procedure
+from review.extract.offline.status import (
+    NOT_DONE,
+    ProcedureReading,
+    billing_matters,
+    read_procedure,
+)
 from review.extract.offline.treatments import read_treatments
 from review.schema import Facts, ParsedDocument
 
@@ -55,8 +60,11 @@ def extract_facts(
     choice: it sees the claim, the extractor does not."""
     sents = read_case(parsed, date_of_service)
     strict = read_procedure(sents, date_of_service, tpi_billed=False)
-    billed = read_procedure(sents, date_of_service, tpi_billed=True)
-    as_billed = None if _signature(billed) == _signature(strict) else _facts(sents, billed)
+    as_billed = None
+    if billing_matters(strict, sents):  # most notes: no mention whose reading the billing changes
+        billed = read_procedure(sents, date_of_service, tpi_billed=True)
+        if _signature(billed) != _signature(strict):
+            as_billed = _facts(sents, billed)
     return _facts(sents, strict), as_billed
 
 

@@ -129,8 +129,7 @@ def read_procedure(sents: list[Sent], dos: dt.date | None, tpi_billed: bool) -> 
                 names_tpi(s)
                 or id(s) in block_tpi
                 or m.label != "procedure"  # a needle service into muscle (toxin, dry needling)
-                or (tpi_billed and bool(s.labelled("muscle") or s.labelled("region")))
-                or (tpi_billed and _list_names_sites(s, sents))
+                or (tpi_billed and _billing_reads_sites(s, sents))
             )
             events.append(Event(s, m, status, tpi))
     for block in blocks:  # a block that shows the work but names no injection: itself evidence
@@ -174,6 +173,20 @@ def read_procedure(sents: list[Sent], dos: dt.date | None, tpi_billed: bool) -> 
         reading.today += _list_continuations(sents, reading.today)
         reading.today.sort(key=lambda s: s.index)
     return reading
+
+
+def billing_matters(reading: ProcedureReading, sents: list[Sent]) -> bool:
+    """Whether the reading for a billed injection could differ from this strict one: some
+    procedure mention not already about a trigger point procedure sits in a sentence that names
+    muscles or regions (or introduces a list of sites), which billing would make one. Nothing
+    else in :func:`read_procedure` depends on the billing."""
+    return any(not e.tpi and _billing_reads_sites(e.sent, sents) for e in reading.events)
+
+
+def _billing_reads_sites(s: Sent, sents: list[Sent]) -> bool:
+    """A sentence a billed trigger point injection is read into: it names muscles or regions,
+    or introduces a list of the sites."""
+    return bool(s.labelled("muscle") or s.labelled("region")) or _list_names_sites(s, sents)
 
 
 def _mention_status(
