@@ -59,10 +59,24 @@ def user_policy_dir() -> Path | None:
 
 def policy_roots(root: Path | None = None) -> tuple[Path, ...]:
     """The folders policies are looked up in: ``root`` when given, else the product's and the
-    operator's. Read on every call (not cached), so a changed environment is seen at once; the
+    operator's, for the environment as it is now (a changed variable is seen at once); the
     caches below are keyed on the result."""
     if root is not None:
         return (root,)
+    env = os.environ
+    return _roots(
+        env.get("REVIEW_RULES_DIR"),
+        env.get("REVIEW_POLICY_DIR"),
+        env.get("XDG_CONFIG_HOME"),
+        env.get("HOME"),
+    )
+
+
+@cache
+def _roots(*environment: str | None) -> tuple[Path, ...]:
+    """The roots for these environment values (every review asks: finding the bundled folder
+    and checking the user's took a visible share of a review). A user folder created while the
+    process runs is seen after a restart."""
     user = user_policy_dir()
     return (rules_root(),) if user is None else (rules_root(), user)
 
@@ -120,7 +134,7 @@ def clear_policy_caches() -> None:
     """Forget loaded policies and registries (after editing policy files in place)."""
     from review.policy.registry import default_policy_in, registry_in
 
-    for cached in (_load_policy, load_policy_folder, registry_in, default_policy_in):
+    for cached in (_roots, _load_policy, load_policy_folder, registry_in, default_policy_in):
         cached.cache_clear()
 
 
