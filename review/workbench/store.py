@@ -263,12 +263,17 @@ class AuditStore:
                 also=also,
             )
         except db_errors() as exc:
-            raise AuditError(
-                "A007",
-                f"cannot write the audit trail ({db_reason(self.target, exc)}); nothing was "
-                "recorded, try again",
-                source=self.location,
-            ) from None
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: BaseException) -> AuditError:
+        """A007: the database refused the write (locked past the timeout, removed, read-only,
+        unreachable); the transaction rolled back, so nothing was recorded."""
+        return AuditError(
+            "A007",
+            f"cannot write the audit trail ({db_reason(self.target, exc)}); nothing was "
+            "recorded, try again",
+            source=self.location,
+        )
 
     def insert_many(
         self,
@@ -282,12 +287,7 @@ class AuditStore:
         try:
             return self._insert_rows(entries, check=check, also=None)
         except db_errors() as exc:
-            raise AuditError(
-                "A007",
-                f"cannot write the audit trail ({db_reason(self.target, exc)}); nothing was "
-                "recorded, try again",
-                source=self.location,
-            ) from None
+            raise self._unwritable(exc) from None
 
     def _insert(
         self,
